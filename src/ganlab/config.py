@@ -1,0 +1,228 @@
+"""Every knob of a run, as frozen pydantic models: YAML in, YAML out, dotted overrides.
+
+A bad value fails here, before anything is written, with the field's dotted name and the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ganlab.errors import GanlabError
+
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+Width = Annotated[int, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Section):
+    dataset: Literal["mnist", "ring"] = "mnist"
+    # The study compared inputs in [-1, 1] ("symmetric", matching tanh) with the original range.
+    scaling: Literal["symmetric", "unit", "raw"] = "symmetric"
+
+
+class NoiseConfig(_Section):
+    distribution: Literal["gaussian", "uniform"] = "gaussian"  # uniform is U(-1, 1)
+    dim: Width = 100
+
+
+class MLPGeneratorConfig(_Section):
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[Width] = [128, 256, 512, 1024]
+    slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    dropout: Probability = 0.0
+    batch_norm: bool = False
+    output: Literal["tanh", "sigmoid", "linear"] = "tanh"
+
+
+class ConvGeneratorConfig(_Section):
+    """The study's conv generator: Dense 784 -> 1x28x28 -> 3x3 'same' convs -> 1 channel."""
+
+    kind: Literal["conv"] = "conv"
+    filters: list[Width] = [8, 16, 32]
+    slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    output: Literal["tanh", "sigmoid", "linear"] = "tanh"
+
+
+class MLPDiscriminatorConfig(_Section):
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[Width] = [1024, 512, 256, 128]
+    slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    dropout: Probability = 0.0
+    batch_norm: bool = False
+
+
+GeneratorConfig = Annotated[MLPGeneratorConfig | ConvGeneratorConfig, Field(discriminator="kind")]
+
+
+class ModelConfig(_Section):
+    g: GeneratorConfig = MLPGeneratorConfig()
+    d: MLPDiscriminatorConfig = MLPDiscriminatorConfig()
+
+
+class OptimizerConfig(_Section):
+    name: Literal["adam", "sgd"] = "adam"
+    lr: Annotated[float, Field(gt=0.0)] = 2e-4
+    betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]] = (
+        0.5,
+        0.999,
+    )
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # SGD only
+
+
+class OptimConfig(_Section):
+    g: OptimizerConfig = OptimizerConfig()
+    d: OptimizerConfig = OptimizerConfig()
+
+
+class TrainConfig(_Section):
+    epochs: Width = 30
+    batch_size: Width = 128
+    seed: Annotated[int, Field(ge=0)] = 0
+    loss: Literal["ns"] = "ns"
+    # "fresh": the G step draws new noise, as the study's Keras loop did.
+    # "reuse": the G step reuses the D step's noise, saving one G forward per step.
+    g_noise: Literal["fresh", "reuse"] = "fresh"
+    # Steps per epoch for the 2-D ring, which has no natural epoch.
+    ring_size: Width = 25_600
+    log_every: Width = 1  # steps between per-step metric records
+
+
+class RunConfig(_Section):
+    """A whole run. `name` and `description` label it; everything else changes the result."""
+
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = DataConfig()
+    noise: NoiseConfig = NoiseConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+
+
+class ConfigError(GanlabError):
+    """A config the user gave is invalid; the message names the field and the reason."""
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"] if str(p) not in ("mlp", "conv")) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = e.get("input")
+        lines.append(f"{field}: {msg} (got {got!r})" if e["type"] != "missing" else f"{field}: {msg}")
+    return f"invalid config from {source}: " + "; ".join(lines)
+
+
+def _validate(data: dict[str, Any], source: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(err, source)) from None
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an override's value as YAML, so `5` is an int, `0.3` a float, `[8,16]` a list."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides to a nested dict (a copy); unknown keys are caught later."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = _parse_value(value)
+    return data
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with ganlab, sorted."""
+    folder = resources.files("ganlab") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_text(name: str) -> str:
+    """The YAML text of a shipped preset; ConfigError names the known presets if it is unknown."""
+    path = resources.files("ganlab") / "presets" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+    return path.read_text()
+
+
+def _load_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def resolve_preset_dict(name: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset as a nested dict, with its `base:` chain merged in (the child wins)."""
+    if name in _seen:
+        raise ConfigError(f"preset {name!r} inherits from itself: {' -> '.join(_seen + (name,))}")
+    data = _load_yaml(preset_text(name), f"preset {name!r}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return _deep_merge(resolve_preset_dict(base, _seen + (name,)), data)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        old = out.get(key)
+        # A section of another `kind` (a conv generator over an MLP one) replaces, not merges.
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("kind", old.get("kind")) == old.get("kind"):
+            out[key] = _deep_merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_preset(name: str, overrides: list[str] | None = None) -> RunConfig:
+    """Build a RunConfig from a shipped preset and dotted overrides."""
+    data = apply_overrides(resolve_preset_dict(name), overrides or [])
+    data.setdefault("name", name)
+    return _validate(data, f"preset {name!r}" + (" with overrides" if overrides else ""))
+
+
+def load_config_file(path: Path, overrides: list[str] | None = None) -> RunConfig:
+    """Build a RunConfig from a YAML file (a saved `config.yaml` or the user's own)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    data = _load_yaml(text, str(path))
+    if "base" in data:
+        data = _deep_merge(resolve_preset_dict(data.pop("base")), data)
+    return _validate(apply_overrides(data, overrides or []), str(path))
+
+
+def to_yaml(config: RunConfig) -> str:
+    """The fully resolved config as YAML, loadable by `load_config_file`."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
