@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ganlab.errors import GanlabError
 
@@ -106,6 +106,12 @@ class RunConfig(_Section):
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _conv_needs_images(self) -> "RunConfig":
+        if self.model.g.kind == "conv" and self.data.dataset != "mnist":
+            raise ValueError(f"model.g.kind: the conv generator needs image data, got dataset {self.data.dataset!r}")
+        return self
 
 
 class ConfigError(GanlabError):

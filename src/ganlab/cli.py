@@ -1,0 +1,178 @@
+"""ganlab's command line: one command per verb.
+
+User errors (bad config, bad input, missing data) print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ganlab.config import load_config_file, load_preset, preset_names, preset_text, resolve_preset_dict
+from ganlab.errors import GanlabError
+
+app = typer.Typer(
+    help="ganlab: train, measure and compare GANs on small image datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+presets_app = typer.Typer(help="List and show the shipped presets.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+F = TypeVar("F", bound=Callable[..., object])
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-dir",
+        help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
+        envvar="GANLAB_DATA_DIR",
+        file_okay=False,
+    ),
+]
+
+
+def user_errors(func: F) -> F:
+    """Turn a GanlabError into `error: ...` on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except GanlabError as err:
+            Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@user_errors
+def train(
+    preset: Annotated[str, typer.Option("--preset", "-p", help="Preset to train (see `ganlab presets list`).")] = "fc",
+    config_file: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="A YAML config file instead of a preset.", exists=True, dir_okay=False),
+    ] = None,
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Dotted override, e.g. --set train.epochs=5 (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Run directory (default: runs/<preset>-<timestamp>).")
+    ] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option("--resume", help="Continue the interrupted run in this directory.", exists=True, file_okay=False),
+    ] = None,
+    data_dir: DataDirOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Run one batch, print its losses, write nothing.")] = False,
+    device: Annotated[
+        Optional[str], typer.Option("--device", help="torch device (default: cuda when present, else cpu).")
+    ] = None,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")
+    ] = None,
+) -> None:
+    """Train a GAN from a preset or config file; every result goes to one run directory."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from ganlab.train.trainer import dry_run_step, train as run_training
+
+    torch_device = torch.device(device) if device else None
+    progress = "quiet" if quiet else "auto"
+    if resume is not None:
+        if overrides or config_file or out:
+            raise GanlabError("--resume continues a run with its saved config: drop --set, --config and --out")
+        from ganlab.train.records import RunDir
+
+        info = RunDir(resume).read_info()
+        if info.get("status") == "complete":
+            typer.echo(f"{resume}: run already complete, nothing to do")
+            return
+        run = run_training(None, resume, resume=True, data_dir=data_dir, progress=progress, device=torch_device)
+    else:
+        config = (
+            load_config_file(config_file, overrides or [])
+            if config_file
+            else load_preset(preset, overrides or [])
+        )
+        if dry_run:
+            stats = dry_run_step(config, data_dir=data_dir, device=torch_device)
+            typer.echo("dry run, one batch: " + "  ".join(f"{k} {v:.4f}" for k, v in stats.items()))
+            return
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = out or Path("runs") / f"{config.name}-{stamp}"
+        run = run_training(config, out, data_dir=data_dir, progress=progress, device=torch_device)
+    if not quiet:
+        typer.echo(f"run complete: {run.path}")
+
+
+@app.command()
+@user_errors
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("samples.png"),
+    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="Number of samples.")] = 64,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Noise seed.")] = 0,
+    which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
+) -> None:
+    """Draw samples from a run's saved generator into a PNG grid (or scatter plot for 2-D data)."""
+    from ganlab.models.sampling import generate, load_generator
+    from ganlab.report.images import image_grid, save_png, scatter_2d
+
+    g, config = load_generator(run_dir, which)
+    x = generate(g, config, n, seed=seed)
+    picture = scatter_2d(x, title=config.name) if config.data.dataset == "ring" else image_grid(x)
+    save_png(out, picture)
+    typer.echo(f"wrote {n} samples to {out}")
+
+
+@presets_app.command("list")
+def presets_list() -> None:
+    """Show every preset with its one-line description."""
+    table = Table("preset", "description")
+    for name in preset_names():
+        table.add_row(name, resolve_preset_dict(name).get("description", ""))
+    Console().print(table)
+
+
+@presets_app.command("show")
+@user_errors
+def presets_show(name: Annotated[str, typer.Argument(help="Preset name.")]) -> None:
+    """Print a preset's YAML as shipped (a `base:` line names the preset it extends)."""
+    typer.echo(preset_text(name), nl=False)
+
+
+def _mount_optional() -> None:
+    """Mount the sub-commands of the data and metrics packages."""
+    from ganlab.data.commands import app as data_app
+
+    app.add_typer(data_app, name="data")
+    try:
+        from ganlab.metrics.commands import eval_command, evaluator_app
+    except ImportError:
+        return
+    app.command("eval")(eval_command)
+    app.add_typer(evaluator_app, name="evaluator")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    """Entry point of the `ganlab` script."""
+    app(prog_name="ganlab")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The study's convolutional generator."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganlab.config import ConvGeneratorConfig
+from ganlab.models.mlp import _OUTPUTS
+
+
+class ConvGenerator(nn.Module):
+    """z (B, latent_dim) -> Dense -> (B, C, H, W) -> 3x3 'same' convs with LeakyReLU -> conv to C.
+
+    The study left the Dense layer's activation open; ganlab uses the same LeakyReLU as the convs.
+    """
+
+    def __init__(self, config: ConvGeneratorConfig, latent_dim: int, data_shape: tuple[int, ...]):
+        super().__init__()
+        if len(data_shape) != 3:
+            raise ValueError(f"the conv generator needs image data (C, H, W), got shape {data_shape}")
+        self.data_shape = data_shape
+        self.dense = nn.Sequential(nn.Linear(latent_dim, math.prod(data_shape)), nn.LeakyReLU(config.slope))
+        layers: list[nn.Module] = []
+        channels = data_shape[0]
+        for filters in config.filters:
+            layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.LeakyReLU(config.slope)]
+            channels = filters
+        layers += [nn.Conv2d(channels, data_shape[0], 3, padding=1), _OUTPUTS[config.output]()]
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.convs(self.dense(z).view(z.shape[0], *self.data_shape))

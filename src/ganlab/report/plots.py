@@ -1,0 +1,50 @@
+"""Training curves read back from `metrics.jsonl` records."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Iterable
+
+from ganlab.train.checkpoint import atomic_write_bytes
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_losses(records: Iterable[dict[str, Any]], path: Path, title: str = "") -> None:
+    """D and G loss per epoch (bold) over the per-step values (faint), and D's outputs.
+
+    The x axis is in epochs; per-step records sit at `epoch - 1 + fraction of the epoch done`.
+    """
+    steps = [r for r in records if r["kind"] in ("step", "epoch")]
+    per_step = [r for r in steps if r["kind"] == "step"]
+    per_epoch = [r for r in steps if r["kind"] == "epoch"]
+    plt = _pyplot()
+    fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=90)
+    for key, colour, label in (("d_loss", "#1f77b4", "discriminator"), ("g_loss", "#ff7f0e", "generator")):
+        if per_step:
+            ax_loss.plot([r["x"] for r in per_step], [r[key] for r in per_step], color=colour, alpha=0.2, lw=0.6)
+        ax_loss.plot(
+            [r["epoch"] for r in per_epoch], [r[key] for r in per_epoch], color=colour, lw=2, marker=".", label=label
+        )
+    ax_loss.set(xlabel="epoch", ylabel="loss", title=title or "losses")
+    ax_loss.legend()
+    for key, colour, label in (("d_real", "#2ca02c", "mean D(x)"), ("d_fake", "#d62728", "mean D(G(z))")):
+        ax_prob.plot([r["epoch"] for r in per_epoch], [r[key] for r in per_epoch], color=colour, lw=2, label=label)
+    ax_prob.set(xlabel="epoch", ylabel="probability", ylim=(-0.02, 1.02), title="discriminator outputs")
+    ax_prob.legend()
+    _save(fig, path)
+    plt.close(fig)

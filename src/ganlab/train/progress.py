@@ -1,0 +1,76 @@
+"""What the user sees while a run trains: a rich progress bar, plain log lines, or nothing."""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+
+# Reading the losses back costs a host sync, so the bar refreshes them only every few steps.
+REFRESH_EVERY = 25
+
+
+class Progress:
+    """mode: "bar" (rich), "plain" (one line per epoch), "quiet", or "auto" (bar on a terminal)."""
+
+    def __init__(self, mode: str, total_epochs: int, done_epochs: int, steps_per_epoch: int):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "plain"
+        self.mode = mode
+        self.total_epochs = total_epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.done_epochs = done_epochs
+        self.console = Console(stderr=True)
+        self._steps = 0
+        self._bar: RichProgress | None = None
+
+    def __enter__(self) -> "Progress":
+        if self.mode == "bar":
+            self._bar = RichProgress(
+                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[losses]}"),
+                console=self.console,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(
+                "train",
+                total=self.steps_per_epoch * self.total_epochs,
+                completed=self.steps_per_epoch * self.done_epochs,
+                epoch=self.done_epochs + 1,
+                epochs=self.total_epochs,
+                losses="",
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+    def step(self, stats: torch.Tensor, names: Sequence[str]) -> None:
+        if self._bar is None:
+            return
+        self._steps += 1
+        fields = {}
+        if self._steps % REFRESH_EVERY == 0:
+            values = dict(zip(names, stats.tolist()))
+            fields["losses"] = f"D {values['d_loss']:.3f}  G {values['g_loss']:.3f}"
+        self._bar.update(self._task, advance=1, **fields)
+
+    def epoch_done(self, epoch: int, means: dict[str, float], seconds: float) -> None:
+        line = (
+            f"epoch {epoch}/{self.total_epochs}  d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "
+            f"D(x) {means['d_real']:.3f}  D(G(z)) {means['d_fake']:.3f}  {seconds:.1f}s"
+        )
+        if self._bar is not None:
+            self._bar.update(self._task, epoch=min(epoch + 1, self.total_epochs))
+            self._bar.console.log(line)
+        elif self.mode == "plain":
+            print(line, file=sys.stderr, flush=True)

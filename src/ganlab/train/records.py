@@ -1,0 +1,146 @@
+"""One run, one directory: the resolved config, `run.json`, `metrics.jsonl`, samples, plots, weights."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ganlab.config import RunConfig, load_config_file, to_yaml
+from ganlab.errors import GanlabError
+from ganlab.train.checkpoint import atomic_write_text
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that change results."""
+    import numpy
+    import torch
+
+    import ganlab
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "ganlab": ganlab.__version__,
+    }
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths and records of one run directory."""
+
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def info_path(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "last.safetensors"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "best.safetensors"
+
+    def weights(self, which: str = "final") -> Path:
+        return self.path / "weights" / f"{which}.safetensors"
+
+    def exists(self) -> bool:
+        return self.info_path.is_file()
+
+    # run.json ---------------------------------------------------------------------------------
+    def read_info(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.info_path.read_text())
+        except FileNotFoundError:
+            raise GanlabError(f"{self.path} is not a run directory (no run.json)") from None
+        except json.JSONDecodeError as err:
+            raise GanlabError(f"{self.info_path}: damaged JSON ({err})") from None
+
+    def write_info(self, info: dict[str, Any]) -> None:
+        atomic_write_text(self.info_path, json.dumps(info, indent=2) + "\n")
+
+    def update_info(self, **fields: Any) -> dict[str, Any]:
+        info = self.read_info()
+        info.update(fields)
+        self.write_info(info)
+        return info
+
+    # config -----------------------------------------------------------------------------------
+    def read_config(self) -> RunConfig:
+        if not self.config_path.is_file():
+            raise GanlabError(f"{self.path} is not a run directory (no config.yaml)")
+        return load_config_file(self.config_path)
+
+    def create(self, config: RunConfig) -> None:
+        """Lay out a new run directory; refuses one that already holds a run."""
+        if self.exists():
+            status = self.read_info().get("status", "unknown")
+            raise GanlabError(
+                f"{self.path} already holds a run (status: {status}); "
+                "use --resume to continue it or --out to choose another directory"
+            )
+        for sub in ("samples", "plots", "checkpoints", "weights"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_path, to_yaml(config))
+        self.write_info(
+            {
+                "name": config.name,
+                "status": "created",
+                "created": now(),
+                "host": socket.gethostname(),
+                "argv": sys.argv,
+                "versions": versions(),
+                "epochs_done": 0,
+                "steps": 0,
+                "seconds_per_epoch": [],
+                "events": [],
+            }
+        )
+
+    # metrics.jsonl ----------------------------------------------------------------------------
+    def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        with self.metrics_path.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+
+    def read_metrics(self) -> Iterator[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return
+        with self.metrics_path.open() as f:
+            for line in f:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill; the resumed run writes it again
+
+    def truncate_metrics(self, epochs_done: int) -> None:
+        """Drop records past the last checkpoint, so a resumed run does not log an epoch twice."""
+        kept = [r for r in self.read_metrics() if r["epoch"] <= epochs_done]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))

@@ -1,0 +1,249 @@
+"""The training loop: setup, one `train_step`, the epoch loop, and what each epoch writes.
+
+Read top to bottom: `train()` builds everything from the config, then runs epochs of
+`train_step()` over a permutation of the dataset, which lives on the device as one tensor.
+Per-step statistics stay on the device and are read back once per epoch (no sync per step).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganlab.config import OptimizerConfig, RunConfig
+from ganlab.data.datasets import load_mnist, sample_ring, scale, unscale
+from ganlab.losses import LOSSES, AdversarialLoss
+from ganlab.models import build_discriminator, build_generator
+from ganlab.models.noise import sample_noise
+from ganlab.report.images import image_grid, save_png, scatter_2d
+from ganlab.report.plots import plot_losses
+from ganlab.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from ganlab.train.progress import Progress
+from ganlab.train.records import RunDir, now
+from ganlab.train.rng import rng_state, seed_everything, set_rng_state
+
+# Names of the per-step statistics, in the order `train_step` stacks them.
+STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+FIXED_NOISE_SIZE = 64
+
+
+@dataclass
+class GAN:
+    """The two networks, their optimizers and the adversarial loss."""
+
+    g: nn.Module
+    d: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: AdversarialLoss
+
+
+def build_optimizer(params: list[nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
+    """Adam or SGD as configured; `foreach` kernels update all tensors of a network at once."""
+    if config.name == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, foreach=True)
+
+
+def build_gan(config: RunConfig, device: torch.device) -> GAN:
+    """Networks (initialised from the current RNG state), optimizers and loss for a config."""
+    g = build_generator(config).to(device)
+    d = build_discriminator(config).to(device)
+    return GAN(
+        g=g,
+        d=d,
+        opt_g=build_optimizer(list(g.parameters()), config.optim.g),
+        opt_d=build_optimizer(list(d.parameters()), config.optim.d),
+        loss=LOSSES[config.train.loss],
+    )
+
+
+def train_step(gan: GAN, x_real: torch.Tensor, config: RunConfig) -> torch.Tensor:
+    """One D update then one G update (Goodfellow et al. 2014, Algorithm 1, k = 1).
+
+    x_real: (B, *data_shape) float, already scaled. Returns the stats named in `STATS`, shape
+    (len(STATS),), on the device.
+    """
+    batch = x_real.shape[0]
+    z = sample_noise(batch, config.noise, x_real.device)
+    x_fake = gan.g(z)
+
+    # D: maximise log D(x) + log(1 - D(G(z))), on real and fake in one pass (one set of matmuls).
+    logits = gan.d(torch.cat([x_real, x_fake.detach()]))
+    d_real_logits, d_fake_logits = logits[:batch], logits[batch:]
+    d_loss = gan.loss.d(d_real_logits, d_fake_logits)
+    gan.opt_d.zero_grad(set_to_none=True)
+    d_loss.total.backward()
+    d_grad_norm = torch.nn.utils.get_total_norm([p.grad for p in gan.d.parameters()])
+    gan.opt_d.step()
+
+    # G: maximise log D(G(z)) (non-saturating). D's weights need no gradient here.
+    if config.train.g_noise == "fresh":
+        x_fake = gan.g(sample_noise(batch, config.noise, x_real.device))
+    gan.d.requires_grad_(False)
+    g_loss = gan.loss.g(gan.d(x_fake))
+    gan.opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    gan.d.requires_grad_(True)
+    g_grad_norm = torch.nn.utils.get_total_norm([p.grad for p in gan.g.parameters()])
+    gan.opt_g.step()
+
+    with torch.no_grad():
+        d_real = torch.sigmoid(d_real_logits).mean()
+        d_fake = torch.sigmoid(d_fake_logits).mean()
+        return torch.stack([d_loss.total, g_loss, d_real, d_fake, d_grad_norm, g_grad_norm]).detach()
+
+
+# Data ------------------------------------------------------------------------------------------
+
+
+def load_training_data(config: RunConfig, device: torch.device, data_dir: Path | None) -> torch.Tensor:
+    """The whole training set on the device: uint8 images for MNIST, float points for the ring."""
+    if config.data.dataset == "ring":
+        generator = torch.Generator().manual_seed(config.train.seed)
+        return sample_ring(config.train.ring_size, generator=generator).to(device)
+    return load_mnist("train", data_dir=data_dir, device=device).images
+
+
+def prepare_batch(x: torch.Tensor, config: RunConfig) -> torch.Tensor:
+    """Scale a batch on the device (uint8 images); the ring's points are used as they are."""
+    return scale(x, config.data.scaling) if x.dtype == torch.uint8 else x
+
+
+@torch.no_grad()
+def draw(g: nn.Module, z: torch.Tensor, config: RunConfig) -> torch.Tensor:
+    """G(z) in eval mode, in display units: images in [0, 1], or the ring's raw 2-D points."""
+    was_training = g.training
+    g.eval()
+    x = g(z)
+    g.train(was_training)
+    return x if config.data.dataset == "ring" else unscale(x, config.data.scaling)
+
+
+# The loop --------------------------------------------------------------------------------------
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def dry_run_step(config: RunConfig, data_dir: Path | None = None, device: torch.device | None = None) -> dict[str, float]:
+    """Build everything and run one training step on one batch; writes nothing."""
+    device = device or default_device()
+    x_train = load_training_data(config, device, data_dir)
+    seed_everything(config.train.seed)
+    gan = build_gan(config, device)
+    x_real = prepare_batch(x_train[: config.train.batch_size], config)
+    return dict(zip(STATS, train_step(gan, x_real, config).tolist()))
+
+
+def train(
+    config: RunConfig | None,
+    out: Path,
+    *,
+    resume: bool = False,
+    data_dir: Path | None = None,
+    progress: str = "auto",
+    device: torch.device | None = None,
+) -> RunDir:
+    """Train a GAN as `config` says, writing everything to the run directory `out`.
+
+    With `resume`, `out` must hold a run and `config` is None: the saved config and the last
+    checkpoint are used, and the result is the same as if the run had never stopped.
+    """
+    device = device or default_device()
+    run = RunDir(Path(out))
+    if resume:
+        config = run.read_config()
+    elif config is None:
+        raise ValueError("a new run needs a config")
+    else:
+        run.create(config)
+    x_train = load_training_data(config, device, data_dir)
+
+    seed_everything(config.train.seed)
+    gan = build_gan(config, device)
+    fixed_z = sample_noise(
+        FIXED_NOISE_SIZE, config.noise, generator=torch.Generator().manual_seed(config.train.seed + 1)
+    ).to(device)
+    epoch, step = 0, 0
+    if resume and run.checkpoint.is_file():
+        extra, info = load_checkpoint(run.checkpoint, {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d})
+        epoch, step = info["epoch"], info["step"]
+        set_rng_state(extra, info["rng"])
+    run.truncate_metrics(epoch)
+
+    batch_size = config.train.batch_size
+    steps_per_epoch = -(-len(x_train) // batch_size)  # the last, smaller batch is kept, as in Keras
+    reference = x_train[:2000] if config.data.dataset == "ring" else None
+    seconds = run.read_info().get("seconds_per_epoch", [])[:epoch]
+    run.update_info(status="running", started=now(), device=str(device), steps_per_epoch=steps_per_epoch)
+    bar = Progress(progress, total_epochs=config.train.epochs, done_epochs=epoch, steps_per_epoch=steps_per_epoch)
+    try:
+        with bar:
+            while epoch < config.train.epochs:
+                start = time.perf_counter()
+                epoch += 1
+                perm = torch.randperm(len(x_train), device=device)
+                stats = []
+                for i in range(steps_per_epoch):
+                    x_real = prepare_batch(x_train[perm[i * batch_size : (i + 1) * batch_size]], config)
+                    stats.append(train_step(gan, x_real, config))
+                    step += 1
+                    bar.step(stats[-1], STATS)
+                stats_cpu = torch.stack(stats).cpu().numpy()  # the epoch's only host sync
+                seconds.append(time.perf_counter() - start)
+                _write_epoch(run, gan, config, epoch, step, stats_cpu, steps_per_epoch, fixed_z, reference)
+                run.update_info(epochs_done=epoch, steps=step, seconds_per_epoch=seconds)
+                bar.epoch_done(epoch, dict(zip(STATS, stats_cpu.mean(axis=0).tolist())), seconds[-1])
+    except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        run.update_info(status=status, ended=now(), error=f"{type(err).__name__}: {err}")
+        raise
+    save_weights(run.weights("final"), {"g": gan.g, "d": gan.d}, {"epoch": str(epoch)})
+    run.update_info(status="complete", ended=now())
+    return run
+
+
+def _write_epoch(
+    run: RunDir,
+    gan: GAN,
+    config: RunConfig,
+    epoch: int,
+    step: int,
+    stats: np.ndarray,
+    steps_per_epoch: int,
+    fixed_z: torch.Tensor,
+    reference: torch.Tensor | None,
+) -> None:
+    """Metrics, the fixed-noise sample picture, the loss plot, then the checkpoint (last, so a
+    kill before it only repeats this epoch)."""
+    first_step = step - len(stats)
+    records = [
+        {"kind": "step", "epoch": epoch, "step": first_step + i + 1, "x": epoch - 1 + (i + 1) / steps_per_epoch}
+        | dict(zip(STATS, row.tolist()))
+        for i, row in enumerate(stats)
+        if (first_step + i + 1) % config.train.log_every == 0
+    ]
+    records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
+    run.append_metrics(records)
+
+    samples = draw(gan.g, fixed_z, config)
+    picture = (
+        scatter_2d(samples, reference, title=f"epoch {epoch}")
+        if config.data.dataset == "ring"
+        else image_grid(samples)
+    )
+    save_png(run.samples / f"epoch_{epoch:03d}.png", picture)
+    plot_losses(run.read_metrics(), run.plots / "losses.png", title=f"{config.name}: losses")
+
+    rng_tensors, rng_values = rng_state()
+    extra = rng_tensors | {"fixed_z": fixed_z}
+    info = {"epoch": epoch, "step": step, "rng": rng_values}
+    save_checkpoint(run.checkpoint, {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d}, extra, info)

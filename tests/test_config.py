@@ -1,0 +1,90 @@
+"""Presets, overrides and the errors a bad config gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganlab.config import ConfigError, RunConfig, load_config_file, load_preset, preset_names, to_yaml
+
+STUDY_PRESETS = {
+    "fc", "fc-epochs-50", "fc-epochs-100", "fc-epochs-300", "fc-width-128", "fc-dropout-g-40",
+    "fc-dropout-d-30", "fc-dropout-d-40", "fc-dropout-d-50", "fc-sgd-d", "fc-unscaled",
+    "fc-batchnorm-g", "fc-uniform-noise", "conv-g", "conv-g-100", "conv-g-wide",
+}  # fmt: skip
+
+
+def test_every_study_experiment_has_a_preset_that_validates():
+    assert STUDY_PRESETS <= set(preset_names())
+    for name in preset_names():
+        config = load_preset(name)
+        assert config.name == name
+        assert config.description
+
+
+def test_baseline_matches_the_study():
+    c = load_preset("fc")
+    assert c.model.g.hidden == [128, 256, 512, 1024] and c.model.d.hidden == [1024, 512, 256, 128]
+    assert (c.optim.g.name, c.optim.g.lr, c.optim.g.betas) == ("adam", 2e-4, (0.5, 0.999))
+    assert (c.train.batch_size, c.train.epochs, c.noise.dim) == (128, 30, 100)
+    assert c.data.scaling == "symmetric" and c.noise.distribution == "gaussian"
+
+
+def test_variants_change_only_their_knob():
+    assert load_preset("fc-sgd-d").optim.d.name == "sgd"
+    assert load_preset("fc-sgd-d").model.d.dropout == 0.3
+    assert load_preset("fc-unscaled").data.scaling == "raw"
+    assert load_preset("fc-uniform-noise").noise.distribution == "uniform"
+    conv = load_preset("conv-g-wide")
+    assert conv.model.g.kind == "conv" and conv.model.g.filters == [16, 32, 64]
+    assert conv.model.d.dropout == 0.3  # the study's best FC discriminator
+
+
+def test_overrides_are_typed_and_nested():
+    c = load_preset("fc", ["train.epochs=5", "model.d.dropout=0.3", "model.g.hidden=[64, 64]"])
+    assert c.train.epochs == 5 and c.model.d.dropout == 0.3 and c.model.g.hidden == [64, 64]
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("train.epochs=five", r"train\.epochs: .*integer"),
+        ("model.d.dropout=1.5", r"model\.d\.dropout: .*less than 1"),
+        ("optim.g.lr=-0.1", r"optim\.g\.lr: .*greater than 0"),
+        ("train.epoch=5", r"train\.epoch: unknown key"),
+        ("data.scaling=sideways", r"data\.scaling: .*'symmetric'"),
+        ("train.epochs", r"expected KEY=VALUE"),
+    ],
+)
+def test_bad_overrides_name_the_field_and_reason(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_preset("fc", [override])
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown preset 'nope'; known presets: .*fc-width-128"):
+        load_preset("nope")
+
+
+def test_conv_generator_needs_images():
+    with pytest.raises(ConfigError, match="conv generator needs image data"):
+        load_preset("conv-g", ["data.dataset=ring"])
+
+
+def test_config_round_trips_through_yaml(tmp_path: Path):
+    c = load_preset("conv-g", ["train.seed=7"])
+    path = tmp_path / "config.yaml"
+    path.write_text(to_yaml(c))
+    assert load_config_file(path) == c
+    assert RunConfig.model_validate(c.model_dump()) == c
+
+
+def test_user_config_file_can_extend_a_preset(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("base: fc\nname: mine\ntrain: {epochs: 3}\n")
+    c = load_config_file(path)
+    assert (c.name, c.train.epochs, c.model.g.hidden) == ("mine", 3, [128, 256, 512, 1024])
+    path.write_text("train: [1, 2]\n")
+    with pytest.raises(ConfigError, match=r"mine\.yaml.*train"):
+        load_config_file(path)
