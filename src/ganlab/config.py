@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ganlab.errors import GanlabError
 
@@ -94,6 +94,20 @@ class TrainConfig(_Section):
     # Steps per epoch for the 2-D ring, which has no natural epoch.
     ring_size: Width = 25_600
     log_every: Width = 1  # steps between per-step metric records
+    # Sample-quality metrics during training (the ring always reports its mode statistics).
+    eval_every: Annotated[int, Field(ge=0)] = 0  # epochs between evaluations; 0: never
+    eval_samples: Annotated[int, Field(ge=11)] = 2000
+    eval_metrics: list[str] = ["fid", "kid", "coverage", "classes_covered"]
+
+    @field_validator("eval_metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        from ganlab.metrics.suite import ALL_METRICS
+
+        unknown = [n for n in names if n not in ALL_METRICS]
+        if unknown or not names:
+            raise ValueError(f"expected names from {', '.join(ALL_METRICS)}, got {unknown or 'none'}")
+        return names
 
 
 class RunConfig(_Section):

@@ -48,3 +48,18 @@ def plot_losses(records: Iterable[dict[str, Any]], path: Path, title: str = "") 
     ax_prob.legend()
     _save(fig, path)
     plt.close(fig)
+
+
+def plot_metrics(records: Iterable[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Each evaluated metric over epochs, one panel per metric (FID, coverage, ...)."""
+    evals = [r for r in records if r["kind"] == "eval"]
+    names = [k for k in evals[0] if k not in ("kind", "epoch", "step")] if evals else []
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.4), dpi=90, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ax.plot([r["epoch"] for r in evals], [r[name] for r in evals], marker="o", lw=2, color="#9467bd")
+        ax.set(xlabel="epoch", title=name)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    _save(fig, path)
+    plt.close(fig)

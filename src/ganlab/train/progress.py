@@ -64,11 +64,12 @@ class Progress:
             fields["losses"] = f"D {values['d_loss']:.3f}  G {values['g_loss']:.3f}"
         self._bar.update(self._task, advance=1, **fields)
 
-    def epoch_done(self, epoch: int, means: dict[str, float], seconds: float) -> None:
+    def epoch_done(self, epoch: int, means: dict[str, float], scores: dict[str, float], seconds: float) -> None:
         line = (
             f"epoch {epoch}/{self.total_epochs}  d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "
             f"D(x) {means['d_real']:.3f}  D(G(z)) {means['d_fake']:.3f}  {seconds:.1f}s"
         )
+        line += "".join(f"  {name} {value:.4g}" for name, value in scores.items())
         if self._bar is not None:
             self._bar.update(self._task, epoch=min(epoch + 1, self.total_epochs))
             self._bar.console.log(line)

@@ -7,6 +7,8 @@ Per-step statistics stay on the device and are read back once per epoch (no sync
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,9 @@ from ganlab.losses import LOSSES, AdversarialLoss
 from ganlab.models import build_discriminator, build_generator
 from ganlab.models.noise import sample_noise
 from ganlab.report.images import image_grid, save_png, scatter_2d
-from ganlab.report.plots import plot_losses
+from ganlab.report.plots import plot_losses, plot_metrics
 from ganlab.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
 from ganlab.train.progress import Progress
 from ganlab.train.records import RunDir, now
 from ganlab.train.rng import rng_state, seed_everything, set_rng_state
@@ -182,6 +185,7 @@ def train(
     batch_size = config.train.batch_size
     steps_per_epoch = -(-len(x_train) // batch_size)  # the last, smaller batch is kept, as in Keras
     reference = x_train[:2000] if config.data.dataset == "ring" else None
+    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, make_evaluator(config, data_dir, device), reference)
     seconds = run.read_info().get("seconds_per_epoch", [])[:epoch]
     run.update_info(status="running", started=now(), device=str(device), steps_per_epoch=steps_per_epoch)
     bar = Progress(progress, total_epochs=config.train.epochs, done_epochs=epoch, steps_per_epoch=steps_per_epoch)
@@ -199,9 +203,9 @@ def train(
                     bar.step(stats[-1], STATS)
                 stats_cpu = torch.stack(stats).cpu().numpy()  # the epoch's only host sync
                 seconds.append(time.perf_counter() - start)
-                _write_epoch(run, gan, config, epoch, step, stats_cpu, steps_per_epoch, fixed_z, reference)
+                scores = epoch_end(gan, epoch, step, stats_cpu)
                 run.update_info(epochs_done=epoch, steps=step, seconds_per_epoch=seconds)
-                bar.epoch_done(epoch, dict(zip(STATS, stats_cpu.mean(axis=0).tolist())), seconds[-1])
+                bar.epoch_done(epoch, dict(zip(STATS, stats_cpu.mean(axis=0).tolist())), scores, seconds[-1])
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         run.update_info(status=status, ended=now(), error=f"{type(err).__name__}: {err}")
@@ -211,39 +215,56 @@ def train(
     return run
 
 
-def _write_epoch(
-    run: RunDir,
-    gan: GAN,
-    config: RunConfig,
-    epoch: int,
-    step: int,
-    stats: np.ndarray,
-    steps_per_epoch: int,
-    fixed_z: torch.Tensor,
-    reference: torch.Tensor | None,
-) -> None:
-    """Metrics, the fixed-noise sample picture, the loss plot, then the checkpoint (last, so a
-    kill before it only repeats this epoch)."""
-    first_step = step - len(stats)
-    records = [
-        {"kind": "step", "epoch": epoch, "step": first_step + i + 1, "x": epoch - 1 + (i + 1) / steps_per_epoch}
-        | dict(zip(STATS, row.tolist()))
-        for i, row in enumerate(stats)
-        if (first_step + i + 1) % config.train.log_every == 0
-    ]
-    records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
-    run.append_metrics(records)
+@dataclass
+class EpochEnd:
+    """What each epoch leaves in the run directory, in an order that survives a kill at any point:
+    metrics, pictures and plots first, then the checkpoint, then the `best` copy."""
 
-    samples = draw(gan.g, fixed_z, config)
-    picture = (
-        scatter_2d(samples, reference, title=f"epoch {epoch}")
-        if config.data.dataset == "ring"
-        else image_grid(samples)
-    )
-    save_png(run.samples / f"epoch_{epoch:03d}.png", picture)
-    plot_losses(run.read_metrics(), run.plots / "losses.png", title=f"{config.name}: losses")
+    run: RunDir
+    config: RunConfig
+    steps_per_epoch: int
+    fixed_z: torch.Tensor
+    evaluate: Evaluate | None
+    reference: torch.Tensor | None = None
 
-    rng_tensors, rng_values = rng_state()
-    extra = rng_tensors | {"fixed_z": fixed_z}
-    info = {"epoch": epoch, "step": step, "rng": rng_values}
-    save_checkpoint(run.checkpoint, {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d}, extra, info)
+    def __call__(self, gan: GAN, epoch: int, step: int, stats: np.ndarray) -> dict[str, float]:
+        """Write the epoch's records and files; returns the evaluation scores, if any."""
+        config, run = self.config, self.run
+        first_step = step - len(stats)
+        records = [
+            {"kind": "step", "epoch": epoch, "step": first_step + i + 1, "x": epoch - 1 + (i + 1) / self.steps_per_epoch}
+            | dict(zip(STATS, row.tolist()))
+            for i, row in enumerate(stats)
+            if (first_step + i + 1) % config.train.log_every == 0
+        ]
+        records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
+        scores: dict[str, float] = {}
+        evaluate_now = epoch % max(config.train.eval_every, 1) == 0 or epoch == config.train.epochs
+        if self.evaluate is not None and evaluate_now:
+            scores = self.evaluate(gan.g)
+            records.append({"kind": "eval", "epoch": epoch, "step": step} | scores)
+        run.append_metrics(records)
+
+        samples = draw(gan.g, self.fixed_z, config)
+        picture = (
+            scatter_2d(samples, self.reference, title=f"epoch {epoch}")
+            if config.data.dataset == "ring"
+            else image_grid(samples)
+        )
+        save_png(run.samples / f"epoch_{epoch:03d}.png", picture)
+        history = list(run.read_metrics())
+        plot_losses(history, run.plots / "losses.png", title=f"{config.name}: losses")
+        if scores:
+            plot_metrics(history, run.plots / "metrics.png", title=f"{config.name}: sample quality")
+
+        rng_tensors, rng_values = rng_state()
+        info = {"epoch": epoch, "step": step, "rng": rng_values}
+        modules, optimizers = {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d}
+        save_checkpoint(run.checkpoint, modules, optimizers, rng_tensors | {"fixed_z": self.fixed_z}, info)
+        best = run.read_info().get("best")
+        if scores and is_better(config, scores, best and best["value"]):
+            name = BEST_BY[config.data.dataset][0]
+            shutil.copyfile(run.checkpoint, run.best_checkpoint.with_suffix(".tmp"))
+            os.replace(run.best_checkpoint.with_suffix(".tmp"), run.best_checkpoint)
+            run.update_info(best={"epoch": epoch, "metric": name, "value": scores[name]})
+        return scores
