@@ -1,0 +1,110 @@
+"""The command line as a user meets it: exit codes, messages, and nothing written on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from ganlab.cli import app
+
+runner = CliRunner()
+TINY_RING = ["--preset", "ring", "--set", "train.epochs=1", "--set", "train.ring_size=1024", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_presets_list_and_show():
+    result = runner.invoke(app, ["presets", "list"])
+    assert result.exit_code == 0
+    assert "fc-dropout-d-30" in result.output and "conv-g-wide" in result.output
+    shown = runner.invoke(app, ["presets", "show", "fc-sgd-d"])
+    assert shown.exit_code == 0 and "base: fc-dropout-d-30" in shown.output and "sgd" in shown.output
+    missing = runner.invoke(app, ["presets", "show", "nope"])
+    assert missing.exit_code == 2 and "unknown preset 'nope'" in missing.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "model.d.dropout=1.5"], "model.d.dropout"),
+        (["--set", "optim.g.lr=-1"], "optim.g.lr"),
+        (["--set", "train.epochs=many"], "train.epochs"),
+        (["--set", "model.d.dropuot=0.3"], "unknown key"),
+        (["--preset", "nope"], "unknown preset"),
+    ],
+)
+def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], message: str):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_train_sample_and_refuse_to_overwrite(tmp_path: Path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--out", str(out), "--quiet", *TINY_RING])
+    assert result.exit_code == 0, result.output
+    assert (out / "weights" / "final.safetensors").is_file()
+
+    again = runner.invoke(app, ["train", "--out", str(out), *TINY_RING])
+    assert again.exit_code == 2 and "already holds a run (status: complete)" in again.output
+
+    resumed = runner.invoke(app, ["train", "--resume", str(out)])
+    assert resumed.exit_code == 0 and "already complete" in resumed.output
+
+    grid = tmp_path / "grid.png"
+    sampled = runner.invoke(app, ["sample", str(out), "--n", "16", "--out", str(grid)])
+    assert sampled.exit_code == 0, sampled.output
+    assert Image.open(grid).size[0] > 100
+
+
+def test_sample_grid_of_an_image_run(tmp_path: Path):
+    """An MNIST-shaped generator's samples come out as an 8-wide grid (untrained weights suffice)."""
+    from ganlab.config import load_preset
+    from ganlab.models import build_discriminator, build_generator
+    from ganlab.train.checkpoint import save_weights
+    from ganlab.train.records import RunDir
+
+    config = load_preset("fc")
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    save_weights(run.weights("final"), {"g": build_generator(config), "d": build_discriminator(config)})
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(app, ["sample", str(run.path), "--n", "64", "--out", str(grid), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size == ((8 * 30 + 2) * 2, (8 * 30 + 2) * 2)
+    missing = runner.invoke(app, ["sample", str(run.path), "--which", "best", "--out", str(grid)])
+    assert missing.exit_code == 2 and "no best weights" in missing.output
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "--dry-run", *TINY_RING])
+    assert result.exit_code == 0, result.output
+    assert "dry run, one batch: d_loss" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_refuses_config_changes(tmp_path: Path):
+    out = tmp_path / "run"
+    runner.invoke(app, ["train", "--out", str(out), "--quiet", *TINY_RING])
+    result = runner.invoke(app, ["train", "--resume", str(out), "--set", "train.epochs=3"])
+    assert result.exit_code == 2 and "saved config" in result.output
+
+
+def test_missing_mnist_is_a_clear_error(tmp_path: Path, isolated_data_env: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["train", "--dry-run", "--data-dir", str(empty)])
+    assert result.exit_code == 2
+    assert "train-images-idx3-ubyte" in result.output
