@@ -158,6 +158,10 @@ def _mount_optional() -> None:
     from ganlab.data.commands import app as data_app
 
     app.add_typer(data_app, name="data")
+    from ganlab.study.commands import report_command, study_app
+
+    app.add_typer(study_app, name="study")
+    app.command("report")(report_command)
     try:
         from ganlab.metrics.commands import eval_command, evaluator_app
     except ImportError:

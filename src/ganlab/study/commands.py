@@ -1,0 +1,301 @@
+"""CLI for studies and reports: `ganlab study run|status|list|show` and `ganlab report`.
+
+The lead's cli.py mounts them:  app.add_typer(study_app, name="study");
+app.command("report")(report_command).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+from ganlab.errors import GanlabError
+
+F = TypeVar("F", bound=Callable[..., object])
+
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-dir",
+        help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
+        envvar="GANLAB_DATA_DIR",
+        file_okay=False,
+    ),
+]
+
+STATE_STYLE = {
+    "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
+}  # fmt: skip
+
+
+def user_errors(func: F) -> F:
+    """Turn a GanlabError into `error: ...` on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except GanlabError as err:
+            Console(stderr=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def default_workers() -> int:
+    """A worker per 4 CPU cores, at least 1: small GANs gain little from more threads than that."""
+    return max(1, (os.cpu_count() or 1) // 4)
+
+
+study_app = typer.Typer(
+    help="Run a study (its experiments' configs times several seeds) and see where it stands.",
+    no_args_is_help=True,
+)
+
+
+def _locate(spec_arg: str, out: Optional[Path]) -> tuple[Any, Path]:
+    """(spec or None, study directory) from the SPEC argument and --out."""
+    from ganlab.study.spec import STUDY_FILE, load_spec
+
+    given = Path(spec_arg)
+    if given.is_dir() and (given / STUDY_FILE).is_file():
+        if out is not None and out.resolve() != given.resolve():
+            raise GanlabError(f"{given} is a study directory: resume it without --out, or give a spec name")
+        return None, given
+    spec = load_spec(spec_arg)
+    return spec, out if out is not None else Path("studies") / spec.name
+
+
+@study_app.command("run")
+@user_errors
+def run_command(
+    spec: Annotated[
+        str,
+        typer.Argument(help="A shipped study (see `ganlab study list`), a spec YAML file, or a study directory to resume."),
+    ],
+    seeds: Annotated[
+        Optional[int], typer.Option("--seeds", min=1, help="Seeds per config: 0..N-1 (default 3; or the study's own).")
+    ] = None,
+    epochs_scale: Annotated[
+        Optional[float],
+        typer.Option("--epochs-scale", help="Multiply every config's train.epochs (rounded, at least 1); default 1."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Runs at a time, each in its own process (default: cores / 4).")
+    ] = default_workers(),
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", min=1, help="torch threads per run (default: cores // workers).")
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Study directory (default: studies/<study name>).")] = None,
+    eval_n: Annotated[
+        Optional[int], typer.Option("--eval-n", min=11, help="Samples scored per run for the final metrics (default 10000).")
+    ] = None,
+    data_dir: DataDirOption = None,
+    device: Annotated[
+        Optional[str], typer.Option("--device", help="torch device of every run (default: cuda when present, else cpu).")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="local (worker processes here) or ray (needs `pip install 'ganlab\\[ray]'`).")
+    ] = "local",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run, run nothing.")] = False,
+) -> None:
+    """Run every experiment of a study for each seed; run it again to resume (only missing or failed runs run)."""
+    from ganlab.study.runner import TO_RUN, Options, default_threads, plan, prepare, run_state, run_study
+
+    if backend not in ("local", "ray"):
+        raise GanlabError(f"--backend: expected local or ray, got {backend!r}")
+    if epochs_scale is not None and not epochs_scale > 0:
+        raise GanlabError(f"--epochs-scale: expected a number > 0, got {epochs_scale}")
+    spec_model, study_dir = _locate(spec, out)
+    record = prepare(study_dir, spec_model, seeds, epochs_scale, eval_n)
+    options = Options(
+        workers=workers, threads=threads or default_threads(workers), eval_n=record.eval_n,
+        data_dir=data_dir, device=device,
+    )  # fmt: skip
+    console = Console()
+    tasks = plan(study_dir, record)
+    states = [run_state(t) for t in tasks]
+    todo = sum(s.state in TO_RUN for s in states)
+    console.print(
+        f"study [bold]{record.spec.name}[/bold]: {len(record.spec.experiments)} experiments, "
+        f"{len(record.spec.config_names())} configs x {record.seeds} seeds = {len(tasks)} runs, {todo} to run; "
+        f"epochs x {record.epochs_scale}; {options.workers} workers x {options.threads} threads ({backend}) -> {study_dir}",
+        highlight=False,
+    )
+    if dry_run:
+        table = Table("config", "seed", "epochs", "state", "ganlab train ...", title="plan (dry run)")
+        for task, state in zip(tasks, states):
+            table.add_row(task.name, str(task.seed), str(task.config.train.epochs), state.state,
+                          f"--preset {task.preset} " + " ".join(f"--set {o}" for o in task.overrides))  # fmt: skip
+        console.print(table)
+        return
+
+    total_epochs = sum(t.config.train.epochs for t in tasks)
+    bar = Progress(
+        TextColumn("study"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(),
+        console=console, disable=not console.is_terminal,
+    )  # fmt: skip
+    bar_task = bar.add_task("study", total=total_epochs)
+
+    def on_event(kind: str, task: Any, payload: Any) -> None:
+        if kind == "floor":
+            bar.console.print("computing the real-data floor and the metrics' reference features (once) ...")
+        elif kind == "floor-done" and payload:
+            bar.console.print(
+                f"[yellow]warning:[/yellow] no real-data floor: {escape(payload)} (log: {study_dir / 'floor-log.txt'}); "
+                "the runs go on", highlight=False,
+            )  # fmt: skip
+        elif kind == "progress":
+            bar.update(bar_task, completed=payload)
+        elif kind == "end":
+            if payload.ok:
+                bar.console.print(f"[green]done[/green]   {task.label} in {payload.seconds:.0f} s", highlight=False)
+            else:
+                bar.console.print(
+                    f"[red]failed[/red] {task.label} (exit code {payload.exit_code}): {escape(payload.error)}\n"
+                    f"       log: {task.path / 'log.txt'}",
+                    highlight=False,
+                )
+
+    with bar:
+        result = run_study(study_dir, record, options, backend=backend, on_event=on_event)
+    final = [run_state(t) for t in result.tasks]
+    done = sum(s.state == "done" for s in final)
+    not_done = len(final) - done
+    console.print(
+        f"{done}/{len(final)} runs done ({len(result.ran)} run now, {len(result.failed)} failed)."
+        + (f" See `ganlab study status {study_dir}`." if not_done else "")
+        + f" Report: `ganlab report {study_dir}`.",
+        highlight=False,
+    )
+    if not_done:
+        raise typer.Exit(1)
+
+
+@study_app.command("status")
+@user_errors
+def status_command(
+    study_dir: Annotated[Path, typer.Argument(help="A study directory (holding study.yaml).", exists=True, file_okay=False)],
+) -> None:
+    """Show which runs of a study are done, running, failed or still to run, with a progress bar."""
+    from ganlab.study.runner import study_states
+
+    record, states = study_states(study_dir)
+    table = Table("config", "seed", "state", "epochs", "s/epoch", "detail", title=f"study {record.spec.name}: {study_dir}")
+    counts: dict[str, int] = {}
+    done_epochs = total_epochs = 0
+    for task, state in states:
+        counts[state.state] = counts.get(state.state, 0) + 1
+        done_epochs += min(state.epochs_done, state.epochs)
+        total_epochs += state.epochs
+        per_epoch = state.info.get("seconds_per_epoch") or []
+        style = STATE_STYLE.get(state.state, "")
+        detail = state.detail + (f" ({state.phase})" if state.phase and state.state == "failed" else "")
+        table.add_row(
+            task.name, str(task.seed), f"[{style}]{state.state}[/{style}]", f"{state.epochs_done}/{state.epochs}",
+            f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-", escape(detail),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    summary = "  ".join(f"[{STATE_STYLE.get(k, '')}]{k} {v}[/{STATE_STYLE.get(k, '')}]" for k, v in sorted(counts.items()))
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(
+        "study", ProgressBar(total=max(total_epochs, 1), completed=done_epochs, width=40),
+        f"{done_epochs}/{total_epochs} epochs", f"{counts.get('done', 0)}/{len(states)} runs done",
+    )  # fmt: skip
+    console.print(Group(grid, summary), highlight=False)
+    console.print(
+        f"{record.seeds} seeds, epochs x {record.epochs_scale}, eval n {record.eval_n}. "
+        f"Resume: `ganlab study run {study_dir}`; report: `ganlab report {study_dir}`.",
+        highlight=False,
+    )
+
+
+def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
+    """The summary of verdicts as plain text: (header, rows), one row per variant."""
+    from ganlab.report.html import fmt, study_views
+
+    views = study_views(study_dir, pictures=False)
+    metrics = views["spec"].metrics
+    header = ["exp.", "variant vs control", "seeds", "the study said", "expected", "measured", *metrics, "agrees"]
+    rows = []
+    for v in views["comparisons"]:
+        by_metric = {c.metric: c for c in v.comparisons}
+        cells = []
+        for metric in metrics:
+            c = by_metric.get(metric)
+            cells.append(f"{c.verdict} ({fmt(c.variant.mean)} vs {fmt(c.control.mean)})" if c else "-")
+        agrees = "?" if v.agrees is None else v.agrees
+        rows.append([v.experiment.id, f"{v.variant} vs {v.control}", f"{v.n_variant}/{v.n_control}", v.claim,
+                     v.expected, v.overall, *cells, agrees])  # fmt: skip
+    return header, rows
+
+
+@study_app.command("verdicts")
+@user_errors
+def verdicts_command(
+    study_dir: Annotated[Path, typer.Argument(help="A study directory (holding study.yaml).", exists=True, file_okay=False)],
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (for a README).")] = False,
+) -> None:
+    """Print the summary of verdicts: each variant against its control, beside the study's claim."""
+    header, rows = verdict_rows(study_dir)
+    if markdown:
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+        typer.echo("\n".join([line(header), line(["---"] * len(header)), *map(line, rows)]))
+        return
+    table = Table(*header, title=f"verdicts: {study_dir}", caption="n.s.: no significant difference")
+    for row in rows:
+        table.add_row(*(escape(cell.replace("no significant difference", "n.s.")) for cell in row))
+    Console().print(table)
+
+
+@study_app.command("list")
+def list_command() -> None:
+    """Show the studies shipped with ganlab."""
+    from ganlab.study.spec import load_spec, spec_names
+
+    table = Table("study", "experiments", "configs", "description")
+    for name in spec_names():
+        spec = load_spec(name)
+        table.add_row(name, str(len(spec.experiments)), str(len(spec.config_names())), spec.description)
+    Console().print(table)
+
+
+@study_app.command("show")
+@user_errors
+def show_command(name: Annotated[str, typer.Argument(help="A shipped study name or a spec file.")]) -> None:
+    """Print a study spec's YAML (copy a shipped one to start your own)."""
+    from ganlab.study.spec import load_spec, spec_text
+
+    load_spec(name)  # validate it
+    typer.echo(spec_text(name)[0], nl=False)
+
+
+@user_errors
+def report_command(
+    path: Annotated[
+        Path, typer.Argument(help="A study directory (study.yaml) or a run directory (run.json).", exists=True, file_okay=False)
+    ],
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default: PATH/report.html).")] = None,
+    max_frames: Annotated[
+        Optional[int],
+        typer.Option("--max-frames", min=1, help="Frames per sample GIF, epochs evenly spread (default: 12 per run of a study, 24 for one run)."),
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of a study (verdicts, samples, curves) or of one run."""
+    from ganlab.report.html import write_report
+
+    target = write_report(path, out, max_frames)
+    size = target.stat().st_size / 1e6
+    typer.echo(f"wrote {target} ({size:.1f} MB); open it in a browser, no server needed")

@@ -1,0 +1,187 @@
+"""Verdicts from few seeds: Welch's t-test, t confidence intervals and Hedges' g.
+
+With 3 seeds per side a permutation test cannot reach p < 0.05 (its smallest two-sided p-value
+is 2/20 = 0.1), so the verdict comes from Welch's t-test, which does not assume equal variances
+(Welch 1947). Effect size is Hedges' g, Cohen's d with the small-sample correction
+J = 1 - 3 / (4 (n1 + n2) - 9) (Hedges 1981). No correction for multiple comparisons is made:
+with many metrics and experiments, some "significant" verdicts at alpha = 0.05 are expected by
+chance alone, and the report says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Literal, Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+Verdict = Literal["better", "worse", "different", "no significant difference", "too few seeds"]
+Overall = Literal["better", "worse", "mixed", "different", "no significant difference", "too few seeds"]
+NO_DIFFERENCE = "no significant difference"
+TOO_FEW = "too few seeds"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean of n values with a t-distribution confidence interval (NaN bounds when n < 2)."""
+
+    n: int
+    mean: float
+    std: float  # sample standard deviation (ddof=1); NaN when n < 2
+    ci_low: float
+    ci_high: float
+
+
+def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
+    """Mean and `confidence` interval mean ± t_{(1+c)/2, n-1} · s / sqrt(n) of finite values."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    if n < 2:
+        return Summary(1, mean, math.nan, math.nan, math.nan)
+    std = float(x.std(ddof=1))
+    half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    return Summary(n, mean, std, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A variant against its control on one metric.
+
+    `difference` is variant minus control, with its Welch confidence interval. `verdict` says
+    whether the variant is better or worse (direction from `higher_is_better`), "different" for
+    a metric without a better direction, or no significant difference at `alpha`.
+    """
+
+    metric: str
+    higher_is_better: bool | None
+    variant: Summary
+    control: Summary
+    difference: float
+    diff_ci_low: float
+    diff_ci_high: float
+    t: float
+    df: float
+    p_value: float
+    hedges_g: float
+    verdict: Verdict
+    alpha: float
+
+
+def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
+    """(mean a - mean b) / pooled sd, times J = 1 - 3 / (4 (n_a + n_b) - 9); NaN if the pooled sd is 0."""
+    na, nb = len(a), len(b)
+    pooled = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    if pooled == 0:
+        return math.nan
+    return float((a.mean() - b.mean()) / pooled * (1 - 3 / (4 * (na + nb) - 9)))
+
+
+def compare(
+    variant: Sequence[float],
+    control: Sequence[float],
+    metric: str = "",
+    higher_is_better: bool | None = True,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+) -> Comparison:
+    """Welch's t-test of variant against control; fewer than 2 values on a side: "too few seeds".
+
+    t = (mean_v - mean_c) / se, se^2 = s_v^2 / n_v + s_c^2 / n_c, with Welch-Satterthwaite
+    df = se^4 / ((s_v^2 / n_v)^2 / (n_v - 1) + (s_c^2 / n_c)^2 / (n_c - 1)). When both sides
+    have zero spread, p is the exact permutation test's (see `permutation_p_value`).
+    """
+    sv, sc = summarize(variant, confidence), summarize(control, confidence)
+    difference = sv.mean - sc.mean
+    nan = math.nan
+    if sv.n < 2 or sc.n < 2:
+        return Comparison(metric, higher_is_better, sv, sc, difference, nan, nan, nan, nan, nan, nan, TOO_FEW, alpha)
+    a = np.asarray([v for v in variant if v is not None and math.isfinite(v)], dtype=np.float64)
+    b = np.asarray([v for v in control if v is not None and math.isfinite(v)], dtype=np.float64)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(float(va + vb))
+    if se == 0:
+        # No spread on either side (a count metric, say 10 classes for every seed): the t-test is
+        # undefined, so p comes from the exact permutation test, which needs enough seeds to
+        # call a constant difference significant (2 + 2 seeds: p = 1/3; 5 + 5: p = 0.008).
+        t, df = (0.0 if difference == 0 else math.copysign(math.inf, difference)), nan
+        p = permutation_p_value(a, b)
+        low = high = difference
+    else:
+        with warnings.catch_warnings():  # one side may have zero spread: fine for Welch
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = sps.ttest_ind(a, b, equal_var=False)
+        t, p = float(result.statistic), float(result.pvalue)
+        df = float((va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)))
+        half = float(sps.t.ppf((1 + confidence) / 2, df)) * se
+        low, high = difference - half, difference + half
+    return Comparison(
+        metric, higher_is_better, sv, sc, difference, low, high, t, df, p, hedges_g(a, b),
+        verdict_of(difference, p, higher_is_better, alpha), alpha,
+    )  # fmt: skip
+
+
+def permutation_p_value(a: Sequence[float], b: Sequence[float]) -> float:
+    """Exact two-sided permutation test of the difference in means: the share of all splits of
+    the pooled values into groups of len(a) and len(b) whose |mean difference| is at least the
+    observed one (Fisher-Pitman). Exact over every split, so meant for few seeds (<= 12 each)."""
+    pooled = np.concatenate([np.asarray(a, np.float64), np.asarray(b, np.float64)])
+    na, total = len(a), pooled.sum()
+    if len(pooled) > 24:
+        raise ValueError(f"permutation_p_value enumerates every split: expected at most 24 values, got {len(pooled)}")
+    observed = abs(np.mean(a) - np.mean(b))
+    hits = count = 0
+    for chosen in itertools.combinations(range(len(pooled)), na):
+        sum_a = pooled[list(chosen)].sum()
+        diff = abs(sum_a / na - (total - sum_a) / (len(pooled) - na))
+        hits += diff >= observed - 1e-12 * max(1.0, observed)
+        count += 1
+    return hits / count
+
+
+def verdict_of(difference: float, p_value: float, higher_is_better: bool | None, alpha: float) -> Verdict:
+    """better / worse (or "different" without a direction) when p < alpha, else no difference."""
+    if not p_value < alpha or difference == 0:
+        return NO_DIFFERENCE
+    if higher_is_better is None:
+        return "different"
+    return "better" if (difference > 0) == higher_is_better else "worse"
+
+
+def overall_verdict(comparisons: Iterable[Comparison]) -> Overall:
+    """One word over the metrics: better (some better, none worse), worse, mixed, or none."""
+    verdicts = [c.verdict for c in comparisons]
+    if not verdicts or all(v == TOO_FEW for v in verdicts):
+        return TOO_FEW
+    better, worse = "better" in verdicts, "worse" in verdicts
+    if better and worse:
+        return "mixed"
+    if better:
+        return "better"
+    if worse:
+        return "worse"
+    if "different" in verdicts:
+        return "different"
+    return NO_DIFFERENCE
+
+
+def agreement(expected: str, overall: str) -> str | None:
+    """The measured verdict against the study's claim: "agrees"; "contradicts" (the opposite
+    direction, or a difference where the study saw none); "not confirmed" (the study saw a
+    difference the seeds cannot show: absence of evidence, not evidence of absence); "unclear"
+    (mixed or directionless); None when a side has too few seeds."""
+    if overall == TOO_FEW:
+        return None
+    if overall in ("mixed", "different"):
+        return "unclear"
+    if expected == "same":
+        return "agrees" if overall == NO_DIFFERENCE else "contradicts"
+    if overall == NO_DIFFERENCE:
+        return "not confirmed"
+    return "agrees" if overall == expected else "contradicts"

@@ -1,0 +1,128 @@
+"""One run of a study, in its own process: train (or resume) it, then score it into eval.json.
+
+The study runner starts `python -m ganlab.study.worker RUN_DIR --preset P --set ...` once per run
+with stdout and stderr going to RUN_DIR/log.txt, so that a crash ends this process only. It does
+what these two commands would do, without paying the interpreter start-up twice:
+
+    ganlab train --preset P --set ... --out RUN_DIR      (or --resume RUN_DIR if it was cut short)
+    ganlab eval RUN_DIR --n N
+
+Exit codes: 0 done, 2 a user error (printed as `error: ...`), 1 anything else (with traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ganlab.study.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, nargs="?")
+    parser.add_argument("--floor", type=Path, default=None, metavar="STUDY_DIR",
+                        help="instead of a run: write STUDY_DIR/floor.json and warm the metric caches")  # fmt: skip
+    parser.add_argument("--preset")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--eval-n", type=int, default=10000)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--device", default=None)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ganlab.config import load_preset
+    from ganlab.train.records import RunDir
+    from ganlab.train.trainer import default_device, train
+
+    device = torch.device(args.device) if args.device else default_device()
+    run_dir = RunDir(args.run_dir)
+    command = ["ganlab", "train", "--preset", args.preset, *(x for o in args.overrides for x in ("--set", o))]
+    if not run_dir.exists():
+        print("train: " + shlex.join([*command, "--out", str(args.run_dir)]), flush=True)
+        train(load_preset(args.preset, args.overrides), args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
+    elif run_dir.read_info().get("status") != "complete":
+        print(f"resume: ganlab train --resume {shlex.quote(str(args.run_dir))}", flush=True)
+        train(None, args.run_dir, resume=True, data_dir=args.data_dir, progress="plain", device=device)
+    else:
+        print("training already complete", flush=True)
+    evaluate(args.run_dir, args.eval_n, args.data_dir, str(device))
+
+
+def evaluate(run_dir: Path, n: int, data_dir: Path | None, device: str) -> None:
+    """`ganlab eval RUN_DIR --n N`: writes RUN_DIR/eval.json with the scores and the real floor."""
+    import typer
+
+    from ganlab.metrics.commands import eval_command
+
+    print(f"eval: ganlab eval {shlex.quote(str(run_dir))} --n {n}", flush=True)
+    try:
+        eval_command(run_dir, n=n, data_dir=data_dir, which="final", real=False, seed=0, device=device)
+    except typer.Exit as done:  # eval_command has printed `error: ...` already
+        if done.exit_code:
+            raise SystemExit(done.exit_code) from None
+
+
+def floor(args: argparse.Namespace) -> None:
+    """The MNIST real-data floor into STUDY_DIR/floor.json, once per study, before the runs start.
+
+    Computing it also fills the on-disk cache of every reference array that scoring a model
+    needs, so the runs' evaluations, started in parallel next, read them instead of all
+    computing the same arrays at once.
+    """
+    import json
+    import os
+    import tempfile
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ganlab.metrics.suite import ALL_METRICS, MetricSuite
+
+    device = args.device or "cpu"
+    suite = MetricSuite(data_dir=args.data_dir, device=device)
+    print(f"real-data floor: {args.eval_n} MNIST training images against the test set", flush=True)
+    values = suite.real_floor(args.eval_n)
+    suite(torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)))  # warms the model-side references
+    target = args.floor / "floor.json"
+    try:
+        floors = json.loads(target.read_text())
+    except (OSError, ValueError):
+        floors = {}
+    floors["mnist"] = {
+        "n": args.eval_n, "metrics": values, "higher_is_better": {k: ALL_METRICS[k] for k in values},
+        "evaluator_sha256": suite.evaluator_sha, "source": "MetricSuite.real_floor",
+    }  # fmt: skip
+    fd, temp = tempfile.mkstemp(dir=args.floor, prefix=".floor.json.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(floors, indent=2) + "\n")
+    os.replace(temp, target)
+    print("  ".join(f"{k} {v:.4g}" for k, v in values.items()), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.floor is None) == (args.run_dir is None) or (args.run_dir is not None and not args.preset):
+        parser.error("give RUN_DIR with --preset, or --floor STUDY_DIR")
+    from ganlab.errors import GanlabError
+
+    try:
+        if args.floor is not None:
+            floor(args)
+        else:
+            run(args)
+    except GanlabError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

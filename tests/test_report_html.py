@@ -1,0 +1,143 @@
+"""The HTML report from made-up run directories: verdicts, floors, pictures, escaping, GIFs."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from ganlab.config import load_preset
+from ganlab.report.gif import pick_frames, samples_gif
+from ganlab.report.html import fmt, study_views, write_report
+from ganlab.study.commands import report_command, study_app
+from ganlab.study.spec import parse_spec
+from ganlab.study.synthetic import fake_run, fake_study
+
+HIGHER = {"fid": False, "coverage": True, "classes_covered": True}
+FLOOR = {"fid": 0.5, "coverage": 0.97, "classes_covered": 10}
+EVIL = "<script>alert('x')</script>"
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(study_app, name="study")
+    app.command("report")(report_command)
+    return app
+
+
+def scores(name: str, seed: int) -> dict[str, float]:
+    """fc-dropout-d-30 clearly better than fc on FID and coverage; fc-dropout-g-40 the same as fc."""
+    jitter = [0.0, 0.3, -0.2][seed]
+    if name == "fc-dropout-d-30":
+        return {"fid": 20 + jitter, "coverage": 0.60 + jitter / 10, "classes_covered": 10}
+    if name == "fc-dropout-g-40":
+        return {"fid": 40 - jitter, "coverage": 0.40 - jitter / 10, "classes_covered": 10}
+    return {"fid": 40 + jitter, "coverage": 0.40 + jitter / 10, "classes_covered": 10 - (seed == 1)}
+
+
+def make_study(tmp_path: Path, floor: dict | None = FLOOR, failed: dict | None = None) -> Path:
+    spec = parse_spec(
+        {
+            "name": "mini",
+            "description": f"made up {EVIL}",
+            "metrics": ["fid", "coverage", "classes_covered"],
+            "experiments": [
+                {"id": 3, "title": "dropout in G", "control": "fc", "variants": ["fc-dropout-g-40"],
+                 "claim": "no visible difference", "expected": "same"},
+                {"id": 4, "title": f"dropout in D {EVIL}", "control": "fc", "variants": ["fc-dropout-d-30"],
+                 "claim": f"dropout in D helps: G learned more detail {EVIL}", "expected": "better"},
+            ],
+        },
+        "test",
+    )  # fmt: skip
+    study = tmp_path / "study"
+    fake_study(study, spec, 3, scores, HIGHER, floor, epochs_scale=0.1, failed=failed)
+    return study
+
+
+def test_verdicts_from_synthetic_runs(tmp_path: Path):
+    views = study_views(make_study(tmp_path), pictures=False)
+    by_variant = {v.variant: v for v in views["comparisons"]}
+    d = by_variant["fc-dropout-d-30"]
+    assert (d.n_variant, d.n_control, d.overall, d.agrees) == (3, 3, "better", "agrees")
+    fid = next(c for c in d.comparisons if c.metric == "fid")
+    assert fid.difference == pytest.approx(-20.0) and fid.verdict == "better" and fid.p_value < 0.001
+    g = by_variant["fc-dropout-g-40"]
+    assert g.overall == "no significant difference" and g.agrees == "agrees"
+    assert views["floor"] == FLOOR and views["counts"] == {"done": 9}
+
+
+def test_study_report_page(tmp_path: Path):
+    study = make_study(tmp_path, failed={("fc-dropout-g-40", 2): f"exploded {EVIL}"})
+    result = CliRunner().invoke(cli(), ["report", str(study), "--max-frames", "2"])
+    assert result.exit_code == 0, result.output
+    html = (study / "report.html").read_text()
+    # Summary first, one row per variant, each verdict and the study's claim beside it.
+    summary = re.search(r'<table id="summary">(.*?)</table>', html, re.S).group(1)
+    assert summary.count("<tr>") == 3  # header + 2 variants
+    assert "dropout in D helps" in summary and "✓ agrees" in summary
+    assert html.index('id="summary"') < html.index('id="experiments"')
+    # Only two seeds remain for fc-dropout-g-40: its row says 2 / 3.
+    assert "2 / 3" in summary
+    # Failures section with the run's status and its log, escaped.
+    assert 'id="failures"' in html and "fc-dropout-g-40 seed-2" in html and "RuntimeError: exploded" in html
+    # Every user string is escaped; nothing executable, nothing fetched from the network.
+    assert EVIL not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    srcs = re.findall(r'src="([^"]*)"', html)
+    assert srcs and all(s.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for s in srcs)
+    # Side-by-side grids at the same epoch, loss and metric curves per experiment, a GIF per run.
+    assert html.count('class="grid"') == 4 and html.count("Losses and discriminator outputs") == 2
+    assert html.count('class="gif"') == 9  # the failed run still has pictures of its first epoch
+    assert "real-data floor" in html and "(floor 0.5)" in html
+
+
+def test_report_says_when_the_floor_is_missing(tmp_path: Path):
+    html = (write_report(make_study(tmp_path, floor=None))).read_text()
+    assert "Real-data floor: not available." in html
+
+
+def test_single_run_report(tmp_path: Path):
+    config = load_preset("fc", ["train.epochs=3", f"name=<b>{EVIL}</b>"])
+    run = fake_run(tmp_path / "run", config, {"fid": 12.5, "coverage": 0.7}, HIGHER, FLOOR)
+    result = CliRunner().invoke(cli(), ["report", str(run), "--out", str(tmp_path / "page.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "page.html").read_text()
+    assert EVIL not in html and "&lt;b&gt;" in html
+    assert 'id="summary"' in html and "12.5" in html and "0.97" in html  # score beside its floor
+    assert html.count("data:image/gif;base64,") == 1 and 'id="failures"' not in html
+    assert "Metrics during training" in html and "No metric curves" not in html
+
+
+def test_single_run_report_of_a_failed_unscored_run(tmp_path: Path):
+    config = load_preset("ring", ["train.epochs=2"])
+    run = fake_run(tmp_path / "run", config, None, {}, status="failed", epochs_done=1, error="ValueError: bad <x>",
+                   log="line 1\nValueError: bad <x>\n")  # fmt: skip
+    html = write_report(run).read_text()
+    assert 'id="failures"' in html and "ValueError: bad &lt;x&gt;" in html and "Not scored yet" in html
+
+
+def test_report_of_a_directory_that_is_neither_exits_2(tmp_path: Path):
+    result = CliRunner().invoke(cli(), ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "neither a run directory" in result.stderr
+
+
+def test_gif_has_one_labelled_frame_per_epoch(tmp_path: Path):
+    run = fake_run(tmp_path / "run", load_preset("fc", ["train.epochs=5"]), None, {})
+    gif = Image.open(io.BytesIO(samples_gif(run / "samples", max_frames=3)))
+    assert gif.format == "GIF" and gif.n_frames == 3
+    assert gif.size[0] <= 360  # the 2x upscaled grid is reduced back
+    small = Image.open(io.BytesIO(samples_gif(run / "samples", max_frames=3, max_side=160, crop=True)))
+    assert small.size[0] <= 160 and small.size[0] < gif.size[0] / 1.5  # a quarter of the grid, reduced
+    assert samples_gif(tmp_path / "nowhere") is None
+    assert pick_frames(list(range(1, 11)), 4) == [1, 4, 7, 10]
+    assert pick_frames([1, 2], 5) == [1, 2]
+
+
+def test_number_formatting():
+    assert fmt(float("nan")) == "–" and fmt(None) == "–" and fmt(10.0) == "10" and fmt(0.123456) == "0.1235"
