@@ -6,16 +6,16 @@ User errors (bad config, bad input, missing data) print one line on stderr and e
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ganlab.config import load_config_file, load_preset, preset_names, preset_text, resolve_preset_dict
+from ganlab.console import DataDirOption, user_errors
 from ganlab.errors import GanlabError
 
 app = typer.Typer(
@@ -25,31 +25,6 @@ app = typer.Typer(
 )
 presets_app = typer.Typer(help="List and show the shipped presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
-
-F = TypeVar("F", bound=Callable[..., object])
-DataDirOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data-dir",
-        help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
-        envvar="GANLAB_DATA_DIR",
-        file_okay=False,
-    ),
-]
-
-
-def user_errors(func: F) -> F:
-    """Turn a GanlabError into `error: ...` on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            return func(*args, **kwargs)
-        except GanlabError as err:
-            Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command()

@@ -6,10 +6,9 @@ app.command("report")(report_command).
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console, Group
@@ -18,37 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from ganlab.console import DataDirOption, user_errors
 from ganlab.errors import GanlabError
 
-F = TypeVar("F", bound=Callable[..., object])
 
-DataDirOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data-dir",
-        help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
-        envvar="GANLAB_DATA_DIR",
-        file_okay=False,
-    ),
-]
 
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
 }  # fmt: skip
 
-
-def user_errors(func: F) -> F:
-    """Turn a GanlabError into `error: ...` on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            return func(*args, **kwargs)
-        except GanlabError as err:
-            Console(stderr=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def default_workers() -> int:

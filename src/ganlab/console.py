@@ -1,0 +1,39 @@
+"""What every CLI command shares: user errors as one line with exit code 2, and common options."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ganlab.errors import GanlabError
+
+F = TypeVar("F", bound=Callable[..., object])
+
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-dir",
+        help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
+        envvar="GANLAB_DATA_DIR",
+        file_okay=False,
+    ),
+]
+
+
+def user_errors(func: F) -> F:
+    """Turn a GanlabError into `error: ...` on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except GanlabError as err:
+            Console(stderr=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
