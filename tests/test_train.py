@@ -37,6 +37,7 @@ def test_run_directory_has_everything(tmp_path: Path, one_thread):
     info = json.loads((run.path / "run.json").read_text())
     assert info["status"] == "complete" and info["epochs_done"] == 3 and info["steps"] == 60
     assert len(info["seconds_per_epoch"]) == 3 and "torch" in info["versions"]
+    assert info["health"] == "healthy" and info["events"] == [] and info["final_weights"] == "last"
     records = list(run.read_metrics())
     epochs = [r for r in records if r["kind"] == "epoch"]
     steps = [r for r in records if r["kind"] == "step"]
@@ -104,7 +105,7 @@ def test_mnist_samples_move_towards_real_digits(tmp_path: Path, mnist_dir: Path)
     The gap is the mean distance from a sample to its nearest training image, less the same
     distance for real test images (about 4.7 in pixel units on [0, 1]).
     """
-    config = load_preset("fc", ["train.epochs=1"])
+    config = load_preset("fc", ["train.epochs=1", "train.eval_every=0"])
     train_images = scale(load_mnist("train", data_dir=mnist_dir).images[:10000], "unit").flatten(1)
     test_images = scale(load_mnist("test", data_dir=mnist_dir).images[:500], "unit")
 

@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ganlab.errors import GanlabError
+from ganlab.metrics.names import ALL_METRICS
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 Width = Annotated[int, Field(gt=0)]
@@ -96,18 +104,65 @@ class TrainConfig(_Section):
     log_every: Width = 1  # steps between per-step metric records
     # Sample-quality metrics during training (the ring always reports its mode statistics).
     eval_every: Annotated[int, Field(ge=0)] = 0  # epochs between evaluations; 0: never
-    eval_samples: Annotated[int, Field(ge=11)] = 2000
-    eval_metrics: list[str] = ["fid", "kid", "coverage", "classes_covered"]
+    # 1,000 samples keep an evaluation to a few seconds on a CPU; final scores use `ganlab eval`.
+    eval_samples: Annotated[int, Field(ge=11)] = 1000
+    eval_metrics: list[str] = ["fid", "coverage", "classes_covered"]
 
     @field_validator("eval_metrics")
     @classmethod
     def _known_metrics(cls, names: list[str]) -> list[str]:
-        from ganlab.metrics.suite import ALL_METRICS
-
         unknown = [n for n in names if n not in ALL_METRICS]
         if unknown or not names:
             raise ValueError(f"expected names from {', '.join(ALL_METRICS)}, got {unknown or 'none'}")
         return names
+
+
+# The run statuses a monitor event can give, most severe first (see `ganlab.train.monitors`).
+HealthStatus = Literal["diverged", "collapsed", "d-wins", "regressed", "memorised", "unstable"]
+Positive = Annotated[float, Field(gt=0.0)]
+Steps = Annotated[int, Field(ge=1)]
+
+
+class MonitorConfig(_Section):
+    """Online failure diagnosis during training. The detectors, and why each default is what it is,
+    are documented in `ganlab.train.monitors`; every threshold can be changed here."""
+
+    enabled: bool = True
+    every: Steps = 50  # steps per window of per-step stats (one host sync per window)
+    # What to do when an event with a status in `act_on` fires: only warn; stop the run;
+    # roll back to the best checkpoint and continue with lower learning rates; or end the run
+    # keeping the best checkpoint's weights as the final ones.
+    action: Literal["warn", "stop", "rollback", "keep-best"] = "warn"
+    act_on: list[HealthStatus] = ["diverged", "collapsed", "d-wins", "regressed"]
+    warmup_steps: Annotated[int, Field(ge=0)] = 1000  # no collapse or oscillation verdicts before
+    # divergence: any NaN/inf, or the window's median gradient norm of D or G above this
+    grad_norm_max: Positive = 1000.0
+    # D wins: window medians of D loss, D(x) and D(G(z)) past these, for `d_wins_steps` in a row
+    d_wins_loss: Positive = 0.1
+    d_wins_real: Probability = 0.9
+    d_wins_fake: Probability = 0.1
+    d_wins_steps: Steps = 500
+    # oscillation: a loss's variance over `oscillation_span` steps above `oscillation_factor` x
+    # its median over the `oscillation_history` steps before
+    oscillation_factor: Annotated[float, Field(gt=1.0)] = 10.0
+    oscillation_span: Steps = 500
+    oscillation_history: Steps = 2500
+    # collapse, from a batch of `sample_size` samples of fixed noise every `sample_every` steps
+    sample_every: Steps = 500
+    sample_size: Annotated[int, Field(ge=20)] = 500
+    diversity_min: Probability = 0.5  # mean pairwise distance, as a fraction of real data's
+    min_classes: Annotated[int, Field(ge=0, le=10)] = 8  # MNIST, evaluator classes covered
+    class_entropy_min: Annotated[float, Field(ge=0.0)] = 1.8  # nats; uniform over 10 is 2.30
+    ring_mode_drop: Steps = 3  # ring: modes covered this far below the run's best
+    # regression: the best-by metric worse than its best by this fraction, evaluations in a row;
+    # None: the metric's own default (FID 0.2; the ring's noisier high_quality 0.5)
+    regression_tolerance: Positive | None = None
+    regression_evals: Steps = 3
+    # memorisation: the `memorisation` eval score (needs it in train.eval_metrics) below this
+    memorisation_min: Positive = 0.8
+    # rollback: learning rates times this per rollback; after `max_rollbacks`, keep-best
+    rollback_lr_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    max_rollbacks: Annotated[int, Field(ge=0)] = 3
 
 
 class RunConfig(_Section):
@@ -120,6 +175,7 @@ class RunConfig(_Section):
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @model_validator(mode="after")
     def _conv_needs_images(self) -> "RunConfig":

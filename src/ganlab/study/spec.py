@@ -232,7 +232,7 @@ def run_overrides(spec: StudySpec, name: str, seed: int, epochs_scale: float) ->
         overrides.append(f"train.eval_every={-(-epochs // spec.eval_points)}")
         if (data.get("data") or {}).get("dataset", "mnist") == "mnist":
             # Curves of the metrics the verdicts compare (the ring always reports its own).
-            from ganlab.metrics.suite import ALL_METRICS
+            from ganlab.metrics.names import ALL_METRICS
 
             curves = [m for m in spec.metrics if m in ALL_METRICS]
             if curves:

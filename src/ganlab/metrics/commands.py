@@ -1,0 +1,264 @@
+"""CLI for evaluation: `ganlab eval` and `ganlab evaluator train|info`.
+
+The lead's cli.py mounts them:  app.command("eval")(eval_command);
+app.add_typer(evaluator_app, name="evaluator").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ganlab.console import DataDirOption, user_errors
+from ganlab.errors import GanlabError
+from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
+
+
+
+
+
+def _format(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    if value == int(value) and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+
+
+def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, float], n: int) -> Table:
+    """A rich table: metric, better-direction arrow, model score (if any), real-data floor."""
+    from ganlab.metrics.names import DESCRIPTIONS
+    from ganlab.metrics.suite import arrow
+
+    table = Table(title=title, caption=f"real floor: {n} MNIST training images scored against the test set")
+    table.add_column("metric")
+    table.add_column("better", justify="center")
+    if scores is not None:
+        table.add_column("model", justify="right")
+    table.add_column("real floor", justify="right")
+    table.add_column("what", style="dim")
+    for name, value in floor.items():
+        row = [name, arrow(name)]
+        if scores is not None:
+            row.append(_format(scores[name]))
+        table.add_row(*row, _format(value), DESCRIPTIONS.get(name, ""))
+    return table
+
+
+def _eval_ring(g: object, config: object, n: int, seed: int) -> tuple[dict, dict]:
+    """Ring runs: modes covered and share of high-quality samples (VEEGAN), model and real."""
+    import torch
+
+    from ganlab.data.datasets import ring_mode_stats, sample_ring
+    from ganlab.models.sampling import generate
+
+    points = generate(g, config, n, seed=seed)  # type: ignore[arg-type]
+    real = sample_ring(n, generator=torch.Generator().manual_seed(seed))
+    keys = ("modes_covered", "high_quality")
+    model, floor = ring_mode_stats(points), ring_mode_stats(real)
+    return {k: float(model[k]) for k in keys}, {k: float(floor[k]) for k in keys}
+
+
+@user_errors
+def eval_command(
+    run_dir: Annotated[
+        Optional[Path],
+        typer.Argument(help="Run directory to evaluate (omit with --real).", exists=True, file_okay=False),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="Number of samples to generate and score.", min=11)] = 10000,
+    data_dir: DataDirOption = None,
+    which: Annotated[str, typer.Option("--which", help="Generator weights: final, best or last.")] = "final",
+    real: Annotated[
+        bool, typer.Option("--real", help="Print only the real-data floor: n training images vs the test set.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generator's noise.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="torch device for generator and evaluator.")] = "cpu",
+) -> None:
+    """Score a run's samples with every metric and write RUN_DIR/eval.json, beside the real-data floor."""
+    from ganlab.metrics.suite import ALL_METRICS, FLOOR_MAX, MetricSuite
+
+    console = Console()
+    if real and run_dir is not None:
+        raise GanlabError("give either RUN_DIR or --real, not both")
+    if not real and run_dir is None:
+        raise GanlabError("missing RUN_DIR (or pass --real for the real-data floor)")
+    started = time.perf_counter()
+    suite = MetricSuite(data_dir=data_dir, device=device)
+    floor_n = min(n, FLOOR_MAX)  # the evaluator's held-out training images
+    if real:
+        floor = suite.real_floor(floor_n)
+        console.print(scores_table("MNIST real-data floor", None, floor, floor_n))
+        return
+
+    from ganlab.models.sampling import generate, load_generator
+
+    assert run_dir is not None
+    g, config = load_generator(run_dir, which, device)
+    if config.data.dataset == "ring":
+        scores, floor = _eval_ring(g, config, n, seed)
+        higher = {"modes_covered": True, "high_quality": True}
+    else:
+        images = generate(g, config, n, seed=seed, device=device)
+        scores = suite(images)
+        floor = suite.real_floor(floor_n)
+        higher = ALL_METRICS
+    seconds = time.perf_counter() - started
+    result = {
+        "run_dir": str(run_dir),
+        "which": which,
+        "n": n,
+        "n_real_floor": floor_n,
+        "seed": seed,
+        "dataset": config.data.dataset,
+        "evaluator_sha256": None if config.data.dataset == "ring" else suite.evaluator_sha,
+        "metrics": scores,
+        "real_floor": floor,
+        "higher_is_better": {name: higher[name] for name in scores},
+        "seconds": round(seconds, 2),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    target = Path(run_dir) / "eval.json"
+    temp = target.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(temp, target)
+    if config.data.dataset == "ring":
+        table = Table(title=f"{run_dir} ({which})")
+        for column in ("metric", "better", "model", f"real (n={n})"):
+            table.add_column(column)
+        for name in scores:
+            table.add_row(name, "↑", _format(scores[name]), _format(floor[name]))
+    else:
+        table = scores_table(f"{run_dir} ({which}, n={n})", scores, floor, floor_n)
+    console.print(table)
+    console.print(f"wrote {target} in {seconds:.1f} s")
+
+
+evaluator_app = typer.Typer(help="Train or inspect the MNIST evaluator behind the metrics.", no_args_is_help=True)
+
+
+def model_card(result: object, recipe: object, command: str, parameters: int) -> str:
+    """The model card's Markdown for a `TrainResult` and its `Recipe`."""
+    from dataclasses import asdict
+
+    r = asdict(recipe)  # type: ignore[call-overload]
+    size_mb = Path(result.path).stat().st_size / 1e6  # type: ignore[attr-defined]
+    return f"""# MNIST evaluator (ganlab)
+
+| | |
+|---|---|
+| file | `{Path(result.path).name}` ({size_mb:.2f} MB, safetensors) |
+| SHA-256 | `{result.sha256}` |
+| test accuracy | {result.test_accuracy:.2%} on the 10,000 MNIST test images |
+| parameters | {parameters:,} |
+| trained | {dt.date.today().isoformat()}, {os.cpu_count()}-core {platform.machine()} CPU, {r["threads"]} thread{"s" if r["threads"] > 1 else ""}, {result.train_seconds:.0f} s |
+| command | `{command}` |
+
+## Data
+MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0), files verified by the SHA-256 of their
+decompressed contents (`ganlab.data.sources`). Trained on training images
+{r["holdout"]:,}..59,999; the first {r["holdout"]:,} training images are held out, never seen, so that
+the real-data floor (`ganlab eval --real`) scores images as new to the evaluator as a
+generator's samples are. The 10,000 test images give the accuracy above and are the metrics'
+reference set.
+
+## Network (`ganlab.metrics.evaluator.MnistEvaluator`)
+Input 1x28x28 in [0, 1], normalised inside with the training mean 0.1307 and std 0.3081.
+conv3x3(32)-BN-ReLU, maxpool; conv3x3(64)-BN-ReLU, conv3x3(64)-BN-ReLU, maxpool;
+conv3x3(128)-BN-ReLU, maxpool; flatten 1152 -> linear 128 -> BN (**the 128-d features**) ->
+ReLU -> dropout 0.3 -> linear 10 (**logits; their softmax feeds the class metrics**).
+The features are taken before the ReLU so that their covariance is full rank.
+
+## Recipe (`ganlab.metrics.train_evaluator.Recipe`)
+seed {r["seed"]}; {r["epochs"]} epochs; batch {r["batch_size"]}; AdamW, weight decay {r["weight_decay"]},
+OneCycle learning rate with peak {r["max_lr"]}; augmentation: random rotation up to
+±{r["max_rotation"]}° and shift up to ±{r["max_shift"]} px per image; cross-entropy without
+label smoothing (so that the softmax stays confident for the classifier score);
+`torch.use_deterministic_algorithms(True)`, {r["threads"]} CPU thread(s). The same command with the same
+torch build on the same kind of CPU gives the same bytes; another CPU or torch version may change
+the last bits, and hence the SHA-256: the committed file is the reference, and `load_evaluator`
+refuses any other file unless told its SHA-256.
+
+## Use and limits
+Metrics from this evaluator (FID, KID, precision/recall, density/coverage, classifier score,
+class histograms, memorisation) are comparable only with numbers from the same file (same
+SHA-256), never with Inception-based figures from papers. Reference features are cached under
+the evaluator's SHA-256.
+"""
+
+
+@evaluator_app.command("train")
+@user_errors
+def train_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Weights file to write (safetensors); a MODEL_CARD.md is written beside it.")
+    ] = Path("mnist_evaluator.safetensors"),
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (the committed recipe uses 6).", min=1)] = 6,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, order and augmentation.")] = 0,
+    holdout: Annotated[
+        int, typer.Option("--holdout", help="First N training images kept unseen, for the real-data floor.", min=0)
+    ] = 10000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train the evaluator with the fixed, seeded recipe; print its test accuracy and SHA-256."""
+    from dataclasses import replace
+
+    from ganlab.data.datasets import load_mnist
+    from ganlab.metrics.evaluator import MnistEvaluator
+    from ganlab.metrics.train_evaluator import Recipe, train_evaluator
+
+    console = Console()
+    train, test = load_mnist("train", data_dir), load_mnist("test", data_dir)
+    recipe = replace(Recipe(), epochs=epochs, seed=seed, holdout=holdout)
+    result = train_evaluator(train.images, train.labels, test.images, test.labels, out, recipe, log=console.print)
+    command = f"ganlab evaluator train --out {out} --epochs {epochs} --seed {seed}"
+    if holdout != Recipe().holdout:
+        command += f" --holdout {holdout}"
+    parameters = sum(p.numel() for p in MnistEvaluator().parameters())
+    card = Path(out).with_name("MODEL_CARD.md")
+    card.write_text(model_card(result, recipe, command, parameters))
+    console.print(f"test accuracy {result.test_accuracy:.2%} in {result.train_seconds:.0f} s")
+    console.print(f"wrote {out} (SHA-256 {result.sha256}) and {card}")
+    if result.sha256 != EVALUATOR_SHA256:
+        console.print(
+            "this is not the committed evaluator: use it with load_evaluator(path, sha256=...) "
+            "(its metrics are comparable only with each other)"
+        )
+
+
+@evaluator_app.command("info")
+@user_errors
+def info_command(
+    path: Annotated[
+        Optional[Path], typer.Option("--path", help="Weights file to check (default: the committed evaluator).")
+    ] = None,
+) -> None:
+    """Summarise the model card and check the weights' SHA-256 against the committed one."""
+    console = Console()
+    weights = path or WEIGHTS_PATH
+    card = weights.with_name("MODEL_CARD.md") if path is not None else MODEL_CARD_PATH
+    if not weights.is_file():
+        raise GanlabError(f"evaluator weights not found: {weights}")
+    if card.is_file():
+        for line in card.read_text().splitlines():
+            if line.startswith("| ") and not line.startswith("| |"):
+                cells = [cell.strip() for cell in line.strip("|").split("|")]
+                console.print(f"{cells[0]}: {cells[1]}", highlight=False)
+            elif line.startswith("## "):
+                break
+    else:
+        console.print(f"no model card at {card}")
+    got = sha256_file(weights)
+    console.print(f"weights: {weights}", highlight=False)
+    if got != EVALUATOR_SHA256:
+        raise GanlabError(f"SHA-256 mismatch: {weights} has {got}, the committed evaluator is {EVALUATOR_SHA256}")
+    console.print(f"SHA-256 OK: {got}")
