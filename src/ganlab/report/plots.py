@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from ganlab.train.checkpoint import atomic_write_bytes
 
@@ -24,10 +24,52 @@ def _save(fig: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_losses(records: Iterable[dict[str, Any]], path: Path, title: str = "") -> None:
+# Event colours by run status (see `ganlab.train.monitors.HEALTH_ORDER`).
+STATUS_COLOURS = {
+    "diverged": "#d62728",
+    "collapsed": "#9467bd",
+    "d-wins": "#8c564b",
+    "regressed": "#e377c2",
+    "memorised": "#17becf",
+    "unstable": "#bcbd22",
+}
+
+
+def mark_events(ax: Any, events: Sequence[dict[str, Any]], label: bool = True) -> None:
+    """Dashed vertical lines at monitor events (run.json `events`: `x` in epochs, `monitor`,
+    `signal`, `status`, `action`, `until_x`), each labelled at the top with its monitor, signal and
+    any action beyond a warning, and shaded up to `until_x` where the episode ended; one legend
+    entry per status."""
+    seen: set[str] = set()
+    for event in events:
+        colour = STATUS_COLOURS.get(event["status"], "#7f7f7f")
+        legend = event["status"] if event["status"] not in seen else None
+        seen.add(event["status"])
+        ax.axvline(event["x"], color=colour, ls="--", lw=1.2, alpha=0.8, label=legend)
+        if event.get("until_x") is not None:  # the episode ended: shade how long it lasted
+            ax.axvspan(event["x"], event["until_x"], color=colour, alpha=0.08, lw=0)
+        if label:
+            ax.annotate(
+                f"{event['monitor']}: {event['signal']}"
+                + (f" -> {event['action']}" if event.get("action", "warn") != "warn" else ""),
+                (event["x"], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -2),
+                textcoords="offset points",
+                rotation=90,
+                va="top",
+                fontsize=7,
+                color=colour,
+            )
+
+
+def plot_losses(
+    records: Iterable[dict[str, Any]], path: Path, title: str = "", events: Sequence[dict[str, Any]] = ()
+) -> None:
     """D and G loss per epoch (bold) over the per-step values (faint), and D's outputs.
 
     The x axis is in epochs; per-step records sit at `epoch - 1 + fraction of the epoch done`.
+    Monitor `events` (run.json's) are marked as dashed vertical lines on both panels.
     """
     steps = [r for r in records if r["kind"] in ("step", "epoch")]
     per_step = [r for r in steps if r["kind"] == "step"]
@@ -41,17 +83,22 @@ def plot_losses(records: Iterable[dict[str, Any]], path: Path, title: str = "") 
             [r["epoch"] for r in per_epoch], [r[key] for r in per_epoch], color=colour, lw=2, marker=".", label=label
         )
     ax_loss.set(xlabel="epoch", ylabel="loss", title=title or "losses")
+    mark_events(ax_loss, events)
     ax_loss.legend()
     for key, colour, label in (("d_real", "#2ca02c", "mean D(x)"), ("d_fake", "#d62728", "mean D(G(z))")):
         ax_prob.plot([r["epoch"] for r in per_epoch], [r[key] for r in per_epoch], color=colour, lw=2, label=label)
     ax_prob.set(xlabel="epoch", ylabel="probability", ylim=(-0.02, 1.02), title="discriminator outputs")
+    mark_events(ax_prob, events, label=False)
     ax_prob.legend()
     _save(fig, path)
     plt.close(fig)
 
 
-def plot_metrics(records: Iterable[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Each evaluated metric over epochs, one panel per metric (FID, coverage, ...)."""
+def plot_metrics(
+    records: Iterable[dict[str, Any]], path: Path, title: str = "", events: Sequence[dict[str, Any]] = ()
+) -> None:
+    """Each evaluated metric over epochs, one panel per metric (FID, coverage, ...), with monitor
+    `events` marked as dashed vertical lines."""
     evals = [r for r in records if r["kind"] == "eval"]
     names = [k for k in evals[0] if k not in ("kind", "epoch", "step")] if evals else []
     plt = _pyplot()
@@ -60,6 +107,9 @@ def plot_metrics(records: Iterable[dict[str, Any]], path: Path, title: str = "")
         ax.plot([r["epoch"] for r in evals], [r[name] for r in evals], marker="o", lw=2, color="#9467bd")
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
+        mark_events(ax, events, label=ax is axes[0][0])
+    if events:
+        axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
     _save(fig, path)
     plt.close(fig)

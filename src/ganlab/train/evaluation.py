@@ -37,7 +37,10 @@ def make_evaluator(config: RunConfig, data_dir: Path | None, device: torch.devic
     from ganlab.metrics.suite import MetricSuite
 
     suite = MetricSuite(config.train.eval_metrics, data_dir=data_dir, device=device)
-    suite.evaluator  # load (and checksum) the evaluator now, not after the first epoch
+    # Load (and checksum) the evaluator now, not after the first epoch. Building the network draws
+    # initial weights: fork the RNG so that evaluating or not gives the same training.
+    with torch.random.fork_rng(devices=[]):
+        suite.evaluator
     return lambda g: suite(_samples(g, config, n, device))
 
 

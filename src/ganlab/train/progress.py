@@ -64,6 +64,14 @@ class Progress:
             fields["losses"] = f"D {values['d_loss']:.3f}  G {values['g_loss']:.3f}"
         self._bar.update(self._task, advance=1, **fields)
 
+    def warn(self, message: str, label: str = "warning") -> None:
+        """A monitor's line: logged above the bar, a plain stderr line, or nothing when quiet."""
+        if self._bar is not None:
+            style = "yellow" if label == "warning" else "green"
+            self._bar.console.log(f"{label}: {message}", markup=False, highlight=False, style=style)
+        elif self.mode != "quiet":
+            print(f"{label}: {message}", file=sys.stderr, flush=True)
+
     def epoch_done(self, epoch: int, means: dict[str, float], scores: dict[str, float], seconds: float) -> None:
         line = (
             f"epoch {epoch}/{self.total_epochs}  d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "

@@ -2,11 +2,13 @@
 
 Read top to bottom: `train()` builds everything from the config, then runs epochs of
 `train_step()` over a permutation of the dataset, which lives on the device as one tensor.
-Per-step statistics stay on the device and are read back once per epoch (no sync per step).
+Per-step statistics stay on the device; the monitors read them back once every `monitor.every`
+steps (no sync per step), and may stop the run or roll it back (`ganlab.train.monitors`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -25,8 +27,9 @@ from ganlab.models import build_discriminator, build_generator
 from ganlab.models.noise import sample_noise
 from ganlab.report.images import image_grid, save_png, scatter_2d
 from ganlab.report.plots import plot_losses, plot_metrics
-from ganlab.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from ganlab.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
+from ganlab.train.monitors import Event, Monitors, SampleProbe
 from ganlab.train.progress import Progress
 from ganlab.train.records import RunDir, now
 from ganlab.train.rng import rng_state, seed_everything, set_rng_state
@@ -175,23 +178,35 @@ def train(
     fixed_z = sample_noise(
         FIXED_NOISE_SIZE, config.noise, generator=torch.Generator().manual_seed(config.train.seed + 1)
     ).to(device)
+    batch_size = config.train.batch_size
+    steps_per_epoch = -(-len(x_train) // batch_size)  # the last, smaller batch is kept, as in Keras
+    bar = Progress(progress, total_epochs=config.train.epochs, done_epochs=0, steps_per_epoch=steps_per_epoch)
+    watch = Watch.build(config, run, bar, x_train, steps_per_epoch, device)
     epoch, step = 0, 0
     if resume and run.checkpoint.is_file():
         extra, info = load_checkpoint(run.checkpoint, {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d})
         epoch, step = info["epoch"], info["step"]
         set_rng_state(extra, info["rng"])
+        if "monitors" in info:
+            watch.monitors.load_state_dict(info["monitors"])
+        else:  # a checkpoint from before the monitors: they start afresh here
+            watch.monitors.seen_step = step
     run.truncate_metrics(epoch)
+    bar.done_epochs = epoch
 
-    batch_size = config.train.batch_size
-    steps_per_epoch = -(-len(x_train) // batch_size)  # the last, smaller batch is kept, as in Keras
     reference = x_train[:2000] if config.data.dataset == "ring" else None
-    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, make_evaluator(config, data_dir, device), reference)
+    evaluate = make_evaluator(config, data_dir, device)
+    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, evaluate, reference, watch)
     seconds = run.read_info().get("seconds_per_epoch", [])[:epoch]
-    run.update_info(status="running", started=now(), device=str(device), steps_per_epoch=steps_per_epoch)
-    bar = Progress(progress, total_epochs=config.train.epochs, done_epochs=epoch, steps_per_epoch=steps_per_epoch)
+    run.update_info(
+        status="running", started=now(), device=str(device), steps_per_epoch=steps_per_epoch, **watch.info()
+    )
     try:
         with bar:
-            while epoch < config.train.epochs:
+            while epoch < config.train.epochs and watch.action in (None, "rollback"):
+                if watch.action == "rollback":  # owed since the last epoch (or a kill) ended
+                    watch.roll_back(gan, config)
+                    continue
                 start = time.perf_counter()
                 epoch += 1
                 perm = torch.randperm(len(x_train), device=device)
@@ -201,18 +216,132 @@ def train(
                     stats.append(train_step(gan, x_real, config))
                     step += 1
                     bar.step(stats[-1], STATS)
-                stats_cpu = torch.stack(stats).cpu().numpy()  # the epoch's only host sync
+                    if step % config.monitor.every == 0 or i == steps_per_epoch - 1:
+                        watch.check(gan, step, stats)  # reads back the unseen steps: one host sync
+                        if watch.action:
+                            break  # the epoch ends here; the action is carried out after it
+                stats_cpu = torch.stack(stats).cpu().numpy()
                 seconds.append(time.perf_counter() - start)
                 scores = epoch_end(gan, epoch, step, stats_cpu)
                 run.update_info(epochs_done=epoch, steps=step, seconds_per_epoch=seconds)
                 bar.epoch_done(epoch, dict(zip(STATS, stats_cpu.mean(axis=0).tolist())), scores, seconds[-1])
+            final = watch.finish(gan)
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         run.update_info(status=status, ended=now(), error=f"{type(err).__name__}: {err}")
         raise
-    save_weights(run.weights("final"), {"g": gan.g, "d": gan.d}, {"epoch": str(epoch)})
-    run.update_info(status="complete", ended=now())
+    save_weights(run.weights("final"), {"g": gan.g, "d": gan.d}, {"epoch": str(epoch), "weights": final})
+    run.update_info(status="complete", ended=now(), final_weights=final, **watch.info())
     return run
+
+
+# Monitors --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Watch:
+    """The loop's side of the monitors (`ganlab.train.monitors`): feeds them, shows and records
+    their events, and carries out the action they call for (stop, rollback, keep-best)."""
+
+    config: RunConfig
+    run: RunDir
+    bar: Progress
+    monitors: Monitors
+    probe: SampleProbe | None
+
+    @classmethod
+    def build(
+        cls,
+        config: RunConfig,
+        run: RunDir,
+        bar: Progress,
+        x_train: torch.Tensor,
+        steps_per_epoch: int,
+        device: torch.device,
+    ) -> "Watch":
+        monitors = Monitors(config.monitor, STATS, steps_per_epoch, BEST_BY[config.data.dataset])
+        probe = None
+        # Building the evaluator initialises a network from the global RNG: fork it, so that
+        # turning the monitors on or off never changes the training itself.
+        with torch.random.fork_rng(devices=[]):
+            if config.monitor.enabled:
+                probe = cls._probe(config, bar, x_train, device)
+        return cls(config, run, bar, monitors, probe)
+
+    @staticmethod
+    def _probe(config: RunConfig, bar: Progress, x_train: torch.Tensor, device: torch.device) -> SampleProbe:
+        """The sample probe, with the MNIST evaluator when its weights can be loaded."""
+        evaluator = None
+        if config.data.dataset == "mnist":
+            from ganlab.errors import GanlabError
+            from ganlab.metrics.evaluator import default_evaluator
+
+            try:
+                evaluator = default_evaluator(str(device))
+            except GanlabError as err:
+                bar.warn(f"collapse monitor: no evaluator ({err}); class checks off, diversity on pixels")
+        return SampleProbe(config, x_train[: config.monitor.sample_size], device, evaluator)
+
+    @property
+    def action(self) -> str | None:
+        return self.monitors.action
+
+    def check(self, gan: GAN, step: int, stats: list[torch.Tensor]) -> None:
+        """Feed the steps not yet seen (the tail of this epoch's `stats`) and, on schedule, a
+        sample batch; then report what fired."""
+        if not self.config.monitor.enabled:
+            return
+        rows = torch.stack(stats[-(step - self.monitors.seen_step) :])
+        weights = torch.nn.utils.get_total_norm([p.detach() for p in (*gan.g.parameters(), *gan.d.parameters())])
+        events = self.monitors.observe_steps(rows.cpu().numpy(), weights.item())
+        if self.probe is not None and step % self.config.monitor.sample_every == 0:
+            sample = self.probe(gan.g)
+            if sample is not None:
+                events += self.monitors.observe_samples(step, sample)
+        self.report(events)
+
+    def report(self, events: list[Event]) -> None:
+        """Show new events (and episodes that ended) and write them to run.json."""
+        notes = self.monitors.drain_notes()
+        for event in events:
+            self.bar.warn(event.line())
+        for note in notes:
+            self.bar.warn(note, label="ok")
+        if events or notes:
+            self.run.update_info(**self.info())
+
+    def info(self) -> dict:
+        """The run.json fields the monitors own: `health`, `health_worst` and `events`."""
+        return {
+            "health": self.monitors.health,
+            "health_worst": self.monitors.health_worst,
+            "events": [e.to_json() for e in self.monitors.events],
+        }
+
+    def roll_back(self, gan: GAN, config: RunConfig) -> None:
+        """Restore G, D and both optimizers from the best checkpoint, with learning rates scaled
+        by `rollback_lr_factor` per rollback. Counters and the RNG go on; with no best checkpoint
+        (evaluation off or not yet run) the run stops instead."""
+        if not self.run.best_checkpoint.is_file():
+            self.bar.warn("rollback: no best checkpoint yet (is train.eval_every 0?): stopping instead")
+            self.monitors.action = "stop"
+            return
+        _, info = load_checkpoint(self.run.best_checkpoint, {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d})
+        scale = self.monitors.rolled_back()
+        for opt, lr in ((gan.opt_g, config.optim.g.lr), (gan.opt_d, config.optim.d.lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+        self.bar.warn(f"rolled back to the best checkpoint (epoch {info['epoch']}); learning rates x{scale:g}")
+
+    def finish(self, gan: GAN) -> str:
+        """At the end of the run: load the best weights when the action says so; returns which
+        weights are final ("last", or "best (epoch N)")."""
+        if self.action in ("keep-best", "rollback") and self.run.best_checkpoint.is_file():
+            metadata = load_weights(self.run.best_checkpoint, {"g": gan.g, "d": gan.d})
+            epoch = json.loads(metadata["info"])["epoch"]
+            self.bar.warn(f"the final weights are the best checkpoint's (epoch {epoch})")
+            return f"best (epoch {epoch})"
+        return "last"
 
 
 @dataclass
@@ -226,6 +355,7 @@ class EpochEnd:
     fixed_z: torch.Tensor
     evaluate: Evaluate | None
     reference: torch.Tensor | None = None
+    watch: Watch | None = None
 
     def __call__(self, gan: GAN, epoch: int, step: int, stats: np.ndarray) -> dict[str, float]:
         """Write the epoch's records and files; returns the evaluation scores, if any."""
@@ -240,9 +370,16 @@ class EpochEnd:
         records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
         scores: dict[str, float] = {}
         evaluate_now = epoch % max(config.train.eval_every, 1) == 0 or epoch == config.train.epochs
+        evaluate_now &= self.watch is None or self.watch.action is None  # weights about to go, or NaN
         if self.evaluate is not None and evaluate_now:
             scores = self.evaluate(gan.g)
             records.append({"kind": "eval", "epoch": epoch, "step": step} | scores)
+        events: list[dict] = []
+        if self.watch is not None:
+            if scores:
+                self.watch.report(self.watch.monitors.observe_eval(step, scores))
+            records += self.watch.monitors.drain_records()
+            events = self.watch.info()["events"]
         run.append_metrics(records)
 
         samples = draw(gan.g, self.fixed_z, config)
@@ -253,12 +390,14 @@ class EpochEnd:
         )
         save_png(run.samples / f"epoch_{epoch:03d}.png", picture)
         history = list(run.read_metrics())
-        plot_losses(history, run.plots / "losses.png", title=f"{config.name}: losses")
-        if scores:
-            plot_metrics(history, run.plots / "metrics.png", title=f"{config.name}: sample quality")
+        plot_losses(history, run.plots / "losses.png", title=f"{config.name}: losses", events=events)
+        if scores or (events and run.plots.joinpath("metrics.png").is_file()):
+            plot_metrics(history, run.plots / "metrics.png", title=f"{config.name}: sample quality", events=events)
 
         rng_tensors, rng_values = rng_state()
         info = {"epoch": epoch, "step": step, "rng": rng_values}
+        if self.watch is not None:
+            info["monitors"] = self.watch.monitors.state_dict()
         modules, optimizers = {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d}
         save_checkpoint(run.checkpoint, modules, optimizers, rng_tensors | {"fixed_z": self.fixed_z}, info)
         best = run.read_info().get("best")
