@@ -47,3 +47,14 @@ def test_batch_norm_and_dropout_are_where_the_study_put_them():
     d = build_discriminator(load_preset("fc-dropout-d-30"))
     kinds = [type(m).__name__ for m in d.body]
     assert kinds[:3] == ["Linear", "LeakyReLU", "Dropout"] and d.body[2].p == 0.3
+
+
+def test_study_presets_start_like_keras():
+    """Keras Dense/Conv2D default: Glorot-uniform weights, zero biases (limit sqrt(6 / (in + out)))."""
+    g = build_generator(load_preset("fc"))
+    first = g.body[0]
+    limit = (6 / (100 + 128)) ** 0.5
+    assert torch.all(first.bias == 0)
+    assert first.weight.abs().max() <= limit and first.weight.abs().max() > 0.9 * limit
+    torch_init = build_generator(load_preset("fc", ["model.init=torch"]))
+    assert torch_init.body[0].bias.abs().sum() > 0
