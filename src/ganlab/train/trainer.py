@@ -109,12 +109,14 @@ def train_step(gan: GAN, x_real: torch.Tensor, config: RunConfig) -> torch.Tenso
 # Data ------------------------------------------------------------------------------------------
 
 
-def load_training_data(config: RunConfig, device: torch.device, data_dir: Path | None) -> torch.Tensor:
+def load_training_data(
+    config: RunConfig, device: torch.device, data_dir: Path | None, progress: bool = False
+) -> torch.Tensor:
     """The whole training set on the device: uint8 images for MNIST, float points for the ring."""
     if config.data.dataset == "ring":
         generator = torch.Generator().manual_seed(config.train.seed)
         return sample_ring(config.train.ring_size, generator=generator).to(device)
-    return load_mnist("train", data_dir=data_dir, device=device).images
+    return load_mnist("train", data_dir=data_dir, device=device, progress=progress).images
 
 
 def prepare_batch(x: torch.Tensor, config: RunConfig) -> torch.Tensor:
@@ -171,7 +173,7 @@ def train(
         raise ValueError("a new run needs a config")
     else:
         run.create(config)
-    x_train = load_training_data(config, device, data_dir)
+    x_train = load_training_data(config, device, data_dir, progress=progress != "quiet")
 
     seed_everything(config.train.seed)
     gan = build_gan(config, device)
