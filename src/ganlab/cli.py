@@ -137,6 +137,9 @@ def _mount_optional() -> None:
 
     app.add_typer(study_app, name="study")
     app.command("report")(report_command)
+    from ganlab.bench.commands import bench_command
+
+    app.command("bench")(bench_command)
     try:
         from ganlab.metrics.commands import eval_command, evaluator_app
     except ImportError:

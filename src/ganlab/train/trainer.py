@@ -27,6 +27,7 @@ from ganlab.models import build_discriminator, build_generator
 from ganlab.models.noise import sample_noise
 from ganlab.report.images import image_grid, save_png, scatter_2d
 from ganlab.report.plots import plot_losses, plot_metrics
+from ganlab.train.allocator import keep_freed_memory
 from ganlab.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
 from ganlab.train.monitors import Event, Monitors, SampleProbe
@@ -166,6 +167,8 @@ def train(
     checkpoint are used, and the result is the same as if the run had never stopped.
     """
     device = device or default_device()
+    if device.type == "cpu":
+        keep_freed_memory()  # no page faults to bring each step's buffers back (see allocator.py)
     run = RunDir(Path(out))
     if resume:
         config = run.read_config()

@@ -1,0 +1,114 @@
+"""Measure proposed changes to ganlab's training step before they go into trainer.py / models.
+
+    python benchmarks/trainer_proposals.py [fc|conv-g] [--steps N] [--repeats R] [--threads T]
+
+Each variant is ganlab's real `build_gan` + `train_step`, patched at run time only, and all
+variants are timed interleaved in one process (A B C A B C ...), with ganlab's allocator setting
+(`keep_freed_memory`) except where a variant says otherwise:
+
+- current:        the code as it is
+- glibc-malloc:   current, with glibc's malloc thresholds (what `train()` gets without the proposal)
+- fused:          Adam/SGD with `fused=True` instead of `foreach=True` (one kernel per optimizer)
+- fused+nhwc:     fused, and for the conv generator channels_last activations and weights
+- fused+nhwc+reuse: the same with `train.g_noise=reuse` (a semantics change, not a speed-up of it)
+- tutorial:       the tutorial baseline of `ganlab bench`, for the ratio
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import Callable
+
+import torch
+
+from ganlab.train.allocator import keep_freed_memory
+from ganlab.bench.commands import bench_images
+from ganlab.bench.runner import interleave, load_baseline, tutorial_case
+from ganlab.config import OptimizerConfig, load_preset
+from ganlab.models.conv import ConvGenerator
+from ganlab.train.trainer import build_gan, prepare_batch, train_step
+
+
+def fused_optimizer(params: list[torch.nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
+    """The proposed `build_optimizer`: fused kernels (CPU since torch 2.4, and CUDA)."""
+    if config.name == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, fused=True)
+
+
+class ChannelsLastConvGenerator(ConvGenerator):
+    """The proposed ConvGenerator.forward: convolutions on channels_last (NHWC) activations."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.dense(z).view(z.shape[0], *self.data_shape).contiguous(memory_format=torch.channels_last)
+        return self.convs(x).contiguous()
+
+
+def variant(
+    preset: str, images: torch.Tensor, fused: bool = False, nhwc: bool = False, reuse: bool = False, malloc: bool = True
+) -> Callable[[int], None]:
+    config = load_preset(preset, ["train.g_noise=reuse"] if reuse else [])
+    torch.manual_seed(0)
+    gan = build_gan(config, torch.device("cpu"))
+    if fused:
+        gan.opt_g = fused_optimizer(list(gan.g.parameters()), config.optim.g)
+        gan.opt_d = fused_optimizer(list(gan.d.parameters()), config.optim.d)
+    if nhwc and isinstance(gan.g, ConvGenerator):
+        gan.g.__class__ = ChannelsLastConvGenerator
+        gan.g.to(memory_format=torch.channels_last)
+    batch = config.train.batch_size
+    state = {"perm": torch.randperm(len(images)), "i": 0}
+
+    def run(n: int) -> None:
+        keep_freed_memory(malloc)
+        stats = []
+        for _ in range(n):
+            if (state["i"] + 1) * batch > len(images):
+                state["perm"], state["i"] = torch.randperm(len(images)), 0
+            i = state["i"]
+            stats.append(
+                train_step(gan, prepare_batch(images[state["perm"][i * batch : (i + 1) * batch]], config), config)
+            )
+            state["i"] = i + 1
+        torch.stack(stats).tolist()
+        keep_freed_memory(True)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("preset", nargs="?", default="fc")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    images, source = bench_images(None)
+    cases = {
+        "current": variant(args.preset, images),
+        "glibc-malloc": variant(args.preset, images, malloc=False),
+        "fused": variant(args.preset, images, fused=True),
+        "fused+nhwc": variant(args.preset, images, fused=True, nhwc=True),
+        "fused+nhwc+reuse": variant(args.preset, images, fused=True, nhwc=True, reuse=True),
+        "tutorial": tutorial_case(load_baseline(), load_preset(args.preset), images, torch.device("cpu")),
+    }
+    seconds = interleave(cases, args.steps, args.repeats)
+    steps_per_epoch = -(-len(images) // load_preset(args.preset).train.batch_size)
+    base = statistics.median(seconds["current"])
+    tutorial = statistics.median(seconds["tutorial"])
+    print(f"{args.preset}, {torch.get_num_threads()} threads, data: {source}")
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        print(
+            f"{name:18s} {median * steps_per_epoch:6.1f} s/epoch "
+            f"(min {min(values) * steps_per_epoch:6.1f}, max {max(values) * steps_per_epoch:6.1f})  "
+            f"{base / median:.2f}x current, {tutorial / median:.2f}x tutorial"
+        )
+
+
+if __name__ == "__main__":
+    main()

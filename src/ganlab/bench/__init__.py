@@ -1,0 +1,6 @@
+"""`ganlab bench`: how fast ganlab trains, against a tutorial PyTorch loop and the hardware limit.
+
+flops.py (FLOPs per step, from the config), matmul.py (measured fp32 matmul throughput),
+runner.py (interleaved timing, the timed loops), study.py (study throughput, packing),
+allocator.py (malloc thresholds), commands.py (the typer command).
+"""

@@ -1,0 +1,127 @@
+"""`ganlab bench`: FLOP counts against hand counts, the interleaved timer, the JSON record, packing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from ganlab.bench.commands import bench_command
+from ganlab.bench.flops import discriminator_macs, generator_macs, step_flops
+from ganlab.bench.runner import Spread, interleave, load_baseline
+from ganlab.config import load_preset
+
+# Multiply-adds per sample, by hand from the study's layer widths.
+FC_G = 100 * 128 + 128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784  # 1,503,744
+FC_D = 784 * 1024 + 1024 * 512 + 512 * 256 + 256 * 128 + 128 * 1  # 1,491,072
+CONV_G = 100 * 784 + 28 * 28 * 9 * (1 * 8 + 8 * 16 + 16 * 32 + 32 * 1)  # dense + four 3x3 convs
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_fc_step_flops_match_a_hand_count():
+    config = load_preset("fc")
+    assert generator_macs(config) == (FC_G, 100 * 128)
+    assert discriminator_macs(config) == (FC_D, 784 * 1024)
+    b = 128
+    d_step = 2 * (2 * b) * (FC_D + FC_D + (FC_D - 784 * 1024))  # fwd, weight grads, input grads past layer 1
+    g_step = 2 * b * (FC_D + FC_D) + 2 * b * (FC_G + FC_G - 100 * 128)  # D fwd + input grads; G grads
+    reuse = 2 * b * FC_G + d_step + g_step
+    assert step_flops(load_preset("fc", ["train.g_noise=reuse"])) == reuse == 3_794_272_256
+    assert step_flops(config) == reuse + 2 * b * FC_G == 4_179_230_720  # "about 4.2 GFLOP" (issue #6)
+    # The tutorial also computes D's weight gradients in the G step.
+    assert step_flops(config, "tutorial") == step_flops(config) + 2 * b * FC_D
+
+
+def test_conv_generator_flops_count_the_convolutions():
+    config = load_preset("conv-g")
+    assert generator_macs(config).total == CONV_G == 4_876_480
+    assert step_flops(config) - step_flops(config, batch=64) == pytest.approx(step_flops(config) / 2)
+
+
+def test_interleave_alternates_the_order_and_times_every_round():
+    calls: list[str] = []
+    cases = {name: (lambda n, name=name: calls.extend([name] * n)) for name in "ab"}
+    seconds = interleave(cases, steps=2, repeats=3, warmup=1)
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] + ["b", "b", "a", "a"] + ["a", "a", "b", "b"]
+    assert set(seconds) == {"a", "b"} and all(len(v) == 3 and min(v) >= 0 for v in seconds.values())
+    assert Spread.of([3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
+
+
+def test_tutorial_baseline_trains_the_study_layers(one_thread):
+    baseline = load_baseline()
+    config = load_preset("conv-g", ["model.g.filters=[2]", "model.d.hidden=[16]"])
+    images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8)
+    gan = baseline.TutorialGAN(config, images)
+    assert gan.steps_per_epoch == 3 and isinstance(gan.D[-1], torch.nn.Sigmoid)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in gan.D)  # conv-g's D has 30% dropout
+    before = [p.detach().clone() for p in gan.G.parameters()]
+    for _ in range(4):  # crosses an epoch boundary: the loader is reshuffled
+        gan.step()
+    assert len(gan.history) == 4 and all(torch.isfinite(torch.tensor(h)).all() for h in gan.history)
+    assert not all(torch.equal(a, b) for a, b in zip(before, gan.G.parameters()))
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("bench")(bench_command)
+    app.command("other")(lambda: None)  # two commands, so that `bench` is a sub-command as in ganlab
+    return app
+
+
+def test_bench_json_reports_every_field(one_thread, isolated_data_env):
+    # A small preset keeps this fast; the fields are those of `ganlab bench fc`.
+    result = CliRunner().invoke(
+        _app(),
+        ["bench", "fc-width-128", "--steps", "3", "--repeats", "2", "--no-study", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["machine"]["threads"] == 1 and record["machine"]["cores"] >= 1
+    assert record["settings"]["data"].startswith("random pixels")
+    assert record["matmul_gflop_per_s"]["median"] > 0
+    fc = record["targets"]["fc-width-128"]
+    assert fc["steps_per_epoch"] == 469 and fc["g_noise"] == "fresh"
+    for loop in (fc["baseline"], fc["ganlab"], *fc["ganlab_by_g_noise"].values()):
+        spread = loop["seconds_per_epoch"]
+        assert 0 < spread["min"] <= spread["median"] <= spread["max"]
+        assert loop["gflop_per_step"] > 0 and loop["gflop_per_s"] > 0 and loop["fraction_of_matmul"] > 0
+    assert fc["ganlab"] == fc["ganlab_by_g_noise"]["fresh"]
+    assert fc["speedup"] == pytest.approx(
+        fc["baseline"]["seconds_per_epoch"]["median"] / fc["ganlab"]["seconds_per_epoch"]["median"]
+    )
+    assert fc["matmul_floor_seconds_per_epoch"] > 0 and record["study"] is None
+
+
+def test_bench_rejects_what_the_baseline_cannot_train():
+    result = CliRunner().invoke(_app(), ["bench", "ring", "--no-study"])
+    assert result.exit_code == 2 and "MNIST presets without batch norm" in result.output
+    result = CliRunner().invoke(_app(), ["bench", "nope", "--no-study"])
+    assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
+
+
+@pytest.mark.slow
+def test_study_throughput_measures_every_packing(one_thread, isolated_data_env):
+    from ganlab.bench.commands import bench_images
+    from ganlab.bench.study import study_throughput
+
+    configs = [
+        load_preset("fc-width-128", [f"train.seed={s}", "model.g.hidden=[32]", "model.d.hidden=[32]"]) for s in range(2)
+    ]
+    images, _ = bench_images(None)  # random pixels here and in the worker processes
+    record = study_throughput(configs, images, torch.device("cpu"), steps=2, repeats=1, workers=2)
+    assert set(record["strategies"]) == {"naive", "naive-1t", "stacked-1p", "processes", "stacked"}
+    assert record["steps_per_epoch"] == 469 and record["runs"] == 2 and record["workers"] == 2
+    assert all(s["epochs_per_hour"]["median"] > 0 for s in record["strategies"].values())
+    assert record["packed"] != "naive" and record["speedup"] == pytest.approx(
+        record["packed_epochs_per_hour"] / record["naive_epochs_per_hour"]
+    )
