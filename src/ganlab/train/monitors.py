@@ -31,7 +31,7 @@ every `sample_every` (500) steps, a batch of `sample_size` (500) samples drawn f
                 pixels when the evaluator weights are missing; the points for the ring) below
                 `diversity_min` (0.5) of the same for real data; MNIST: fewer than `min_classes`
                 (8) evaluator classes covered (each class needs a tenth of its uniform share), or
-                class-histogram entropy below `class_entropy_min` (1.8 nats, about 6 equally
+                class-histogram entropy below `class_entropy_min` (1.5 nats, about 4.5 equally
                 likely classes; uniform over 10 is 2.30); ring: modes covered `ring_mode_drop` (3)
                 below the run's best so far.
                 Measured: 500 real test digits score diversity 0.98, 10 classes, entropy 2.29;
