@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 MNIST_NAMES = (
     "train-images-idx3-ubyte",
@@ -43,3 +44,12 @@ def isolated_data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     empty_bin.mkdir()
     monkeypatch.setenv("PATH", str(empty_bin))
     return cache
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest, and bit-reproducibly, on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -20,13 +20,6 @@ FC_D = 784 * 1024 + 1024 * 512 + 512 * 256 + 256 * 128 + 128 * 1  # 1,491,072
 CONV_G = 100 * 784 + 28 * 28 * 9 * (1 * 8 + 8 * 16 + 16 * 32 + 32 * 1)  # dense + four 3x3 convs
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_fc_step_flops_match_a_hand_count():
     config = load_preset("fc")

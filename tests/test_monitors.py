@@ -20,13 +20,6 @@ from ganlab.train.trainer import STATS, train
 CONFIG = MonitorConfig()
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def window(n: int = 50, **columns: float) -> dict[str, np.ndarray]:
     """Per-step stats of a healthy-looking window, with some columns set to constants."""

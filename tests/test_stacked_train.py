@@ -18,13 +18,6 @@ from ganlab.train.trainer import build_gan, train, train_step
 SMALL_RING = ["train.epochs=2", "train.ring_size=2560"]  # 2 epochs of 10 steps
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_stacked_members_end_with_their_single_runs_weights(tmp_path: Path, one_thread):
     # Member 1 differs in everything a member may: seed, lr, betas, D dropout, noise distribution.

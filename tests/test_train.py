@@ -23,14 +23,6 @@ from ganlab.train.records import RunDir
 SMALL_RING = ["train.epochs=3", "train.ring_size=5120"]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest, and bit-reproducibly, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_run_directory_has_everything(tmp_path: Path, one_thread):
     run = train(load_preset("ring", SMALL_RING), tmp_path / "run", progress="quiet")

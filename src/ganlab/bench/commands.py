@@ -28,36 +28,22 @@ gflop_per_s, fraction_of_matmul}, and speedup = baseline median s/epoch / ganlab
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import os
 import platform
 from pathlib import Path
-from typing import Annotated, Callable, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ganlab.console import user_errors
 from ganlab.errors import GanlabError
 
-F = TypeVar("F", bound=Callable[..., object])
 ALL = ("fc", "conv-g")  # the presets `bench all` times
 ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
 
-
-def user_errors(func: F) -> F:
-    """Turn a GanlabError into `error: ...` on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            return func(*args, **kwargs)
-        except GanlabError as err:
-            Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @user_errors
