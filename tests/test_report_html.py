@@ -141,3 +141,14 @@ def test_gif_has_one_labelled_frame_per_epoch(tmp_path: Path):
 
 def test_number_formatting():
     assert fmt(float("nan")) == "–" and fmt(None) == "–" and fmt(10.0) == "10" and fmt(0.123456) == "0.1235"
+
+
+def test_verdicts_table_shows_the_real_data_floor(tmp_path: Path):
+    study = make_study(tmp_path)
+    result = CliRunner().invoke(cli(), ["study", "verdicts", str(study), "--markdown"])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "real-data floor" in last and "| 0.5 |" in last and "| 0.97 |" in last
+    without = make_study(tmp_path / "nofloor", floor=None)
+    last = CliRunner().invoke(cli(), ["study", "verdicts", str(without), "--markdown"]).output.strip().splitlines()[-1]
+    assert "real-data floor" in last and "n/a" in last

@@ -214,6 +214,10 @@ def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
         agrees = "?" if v.agrees is None else v.agrees
         rows.append([v.experiment.id, f"{v.variant} vs {v.control}", f"{v.n_variant}/{v.n_control}", v.claim,
                      v.expected, v.overall, *cells, agrees])  # fmt: skip
+    # The real-data floor beside every score: what real images get on the same metrics.
+    floor = views["floor"]
+    floor_cells = [fmt(floor[m]) if isinstance(floor.get(m), (int, float)) else "n/a" for m in metrics]
+    rows.append(["", "real-data floor", "", "", "", "", *floor_cells, ""])
     return header, rows
 
 
