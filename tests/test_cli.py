@@ -52,8 +52,9 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], 
 
 def test_train_sample_and_refuse_to_overwrite(tmp_path: Path):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--out", str(out), "--quiet", *TINY_RING])
+    result = runner.invoke(app, ["train", "--out", str(out), *TINY_RING])
     assert result.exit_code == 0, result.output
+    assert "run complete" in result.output and "health: healthy" in result.output
     assert (out / "weights" / "final.safetensors").is_file()
 
     again = runner.invoke(app, ["train", "--out", str(out), *TINY_RING])

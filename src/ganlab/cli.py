@@ -89,7 +89,12 @@ def train(
         out = out or Path("runs") / f"{config.name}-{stamp}"
         run = run_training(config, out, data_dir=data_dir, progress=progress, device=torch_device)
     if not quiet:
-        typer.echo(f"run complete: {run.path}")
+        info = run.read_info()
+        events = len(info.get("events", []))
+        typer.echo(
+            f"run complete: {run.path} (health: {info.get('health', 'unknown')}, {events} monitor events, "
+            f"final weights: {info.get('final_weights', 'last')})"
+        )
 
 
 @app.command()
