@@ -7,14 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from ganlab.cli import app
 from ganlab.config import load_preset
 from ganlab.report.gif import pick_frames, samples_gif
 from ganlab.report.html import fmt, study_views, write_report
-from ganlab.study.commands import report_command, study_app
 from ganlab.study.spec import parse_spec
 from ganlab.study.synthetic import fake_run, fake_study
 
@@ -22,12 +21,6 @@ HIGHER = {"fid": False, "coverage": True, "classes_covered": True}
 FLOOR = {"fid": 0.5, "coverage": 0.97, "classes_covered": 10}
 EVIL = "<script>alert('x')</script>"
 
-
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.add_typer(study_app, name="study")
-    app.command("report")(report_command)
-    return app
 
 
 def scores(name: str, seed: int) -> dict[str, float]:
@@ -74,7 +67,7 @@ def test_verdicts_from_synthetic_runs(tmp_path: Path):
 
 def test_study_report_page(tmp_path: Path):
     study = make_study(tmp_path, failed={("fc-dropout-g-40", 2): f"exploded {EVIL}"})
-    result = CliRunner().invoke(cli(), ["report", str(study), "--max-frames", "2"])
+    result = CliRunner().invoke(app, ["report", str(study), "--max-frames", "2"])
     assert result.exit_code == 0, result.output
     html = (study / "report.html").read_text()
     # Summary first, one row per variant, each verdict and the study's claim beside it.
@@ -105,7 +98,7 @@ def test_report_says_when_the_floor_is_missing(tmp_path: Path):
 def test_single_run_report(tmp_path: Path):
     config = load_preset("fc", ["train.epochs=3", f"name=<b>{EVIL}</b>"])
     run = fake_run(tmp_path / "run", config, {"fid": 12.5, "coverage": 0.7}, HIGHER, FLOOR)
-    result = CliRunner().invoke(cli(), ["report", str(run), "--out", str(tmp_path / "page.html")])
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "page.html")])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "page.html").read_text()
     assert EVIL not in html and "&lt;b&gt;" in html
@@ -123,7 +116,7 @@ def test_single_run_report_of_a_failed_unscored_run(tmp_path: Path):
 
 
 def test_report_of_a_directory_that_is_neither_exits_2(tmp_path: Path):
-    result = CliRunner().invoke(cli(), ["report", str(tmp_path)])
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "neither a run directory" in result.stderr
 
 
@@ -145,10 +138,10 @@ def test_number_formatting():
 
 def test_verdicts_table_shows_the_real_data_floor(tmp_path: Path):
     study = make_study(tmp_path)
-    result = CliRunner().invoke(cli(), ["study", "verdicts", str(study), "--markdown"])
+    result = CliRunner().invoke(app, ["study", "verdicts", str(study), "--markdown"])
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1]
     assert "real-data floor" in last and "| 0.5 |" in last and "| 0.97 |" in last
     without = make_study(tmp_path / "nofloor", floor=None)
-    last = CliRunner().invoke(cli(), ["study", "verdicts", str(without), "--markdown"]).output.strip().splitlines()[-1]
+    last = CliRunner().invoke(app, ["study", "verdicts", str(without), "--markdown"]).output.strip().splitlines()[-1]
     assert "real-data floor" in last and "n/a" in last

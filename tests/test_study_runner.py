@@ -8,23 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from ganlab.cli import app
 from ganlab.config import to_yaml
-from ganlab.study.commands import report_command, study_app
-from ganlab.study.runner import Options, plan, ray_submit, run_state, study_lock, worker_command
+from ganlab.study.runner import (
+    Options,
+    plan,
+    ray_submit,
+    run_state,
+    study_lock,
+    worker_command,
+)
 from ganlab.study.spec import StudyError, StudyRecord, parse_spec
 from ganlab.study.synthetic import fake_run
 
 HIGHER = {"modes_covered": True, "high_quality": True}
 
-
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.add_typer(study_app, name="study")
-    app.command("report")(report_command)
-    return app
 
 
 def ring_spec(**changes) -> dict:
@@ -117,7 +117,7 @@ def test_end_to_end_failure_resume_status_and_report(tmp_path: Path):
     spec_file, study = tmp_path / "ring-mini.yaml", tmp_path / "study"
     spec_file.write_text(json.dumps(ring_spec()))  # JSON is YAML
     broken = _break_run(study, record_of(), "ring-b", 0)
-    runner, app = CliRunner(), cli()
+    runner = CliRunner()
     args = ["study", "run", str(spec_file), "--seeds", "2", "--workers", "2", "--eval-n", "200", "--out", str(study)]
 
     first = runner.invoke(app, args)

@@ -5,14 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
+from ganlab.cli import app
 from ganlab.config import preset_names
-from ganlab.study.commands import report_command, study_app
 from ganlab.study.runner import plan, prepare
-from ganlab.study.spec import StudyError, StudyRecord, load_spec, parse_spec, read_record, resolve_config, spec_names, write_record
+from ganlab.study.spec import (
+    StudyError,
+    StudyRecord,
+    load_spec,
+    parse_spec,
+    read_record,
+    resolve_config,
+    spec_names,
+    write_record,
+)
 
 STUDY_PRESETS = {
     "fc", "fc-epochs-50", "fc-epochs-100", "fc-epochs-300", "fc-width-128", "fc-dropout-g-40", "fc-dropout-d-30",
@@ -20,13 +28,6 @@ STUDY_PRESETS = {
     "conv-g-100", "conv-g-wide",
 }  # fmt: skip
 
-
-def cli() -> typer.Typer:
-    """The commands as the lead's cli.py mounts them."""
-    app = typer.Typer()
-    app.add_typer(study_app, name="study")
-    app.command("report")(report_command)
-    return app
 
 
 def tiny(**changes) -> dict:
@@ -109,21 +110,21 @@ def test_bad_override_in_a_config_fails_before_running(tmp_path: Path):
 def test_unknown_preset_in_a_user_spec_exits_2(tmp_path: Path):
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(tiny(experiments=[{"id": 1, "control": "ring", "variants": ["fc-wide"]}])))
-    result = CliRunner().invoke(cli(), ["study", "run", str(path), "--out", str(tmp_path / "s")])
+    result = CliRunner().invoke(app, ["study", "run", str(path), "--out", str(tmp_path / "s")])
     assert result.exit_code == 2
     assert "error:" in result.stderr and "unknown preset 'fc-wide'" in result.stderr
     assert not (tmp_path / "s").exists()
 
 
 def test_unknown_study_name_exits_2():
-    result = CliRunner().invoke(cli(), ["study", "run", "no-such-study"])
+    result = CliRunner().invoke(app, ["study", "run", "no-such-study"])
     assert result.exit_code == 2 and "unknown study 'no-such-study'" in result.stderr
 
 
 def test_dry_run_plans_every_config_and_seed_and_writes_nothing(tmp_path: Path):
     out = tmp_path / "study"
     result = CliRunner().invoke(
-        cli(), ["study", "run", "seed-study", "--seeds", "2", "--epochs-scale", "0.2", "--out", str(out), "--dry-run"]
+        app, ["study", "run", "seed-study", "--seeds", "2", "--epochs-scale", "0.2", "--out", str(out), "--dry-run"]
     )
     assert result.exit_code == 0, result.output
     assert "16 configs x 2 seeds = 32 runs, 32 to run" in result.output
@@ -132,7 +133,7 @@ def test_dry_run_plans_every_config_and_seed_and_writes_nothing(tmp_path: Path):
 
 
 def test_epochs_scale_must_be_positive(tmp_path: Path):
-    result = CliRunner().invoke(cli(), ["study", "run", "seed-study", "--epochs-scale", "0", "--out", str(tmp_path)])
+    result = CliRunner().invoke(app, ["study", "run", "seed-study", "--epochs-scale", "0", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--epochs-scale: expected a number > 0" in result.stderr
 
 
@@ -156,7 +157,7 @@ def test_study_record_round_trip_and_resume_rules(tmp_path: Path):
 
 def test_list_and_show():
     runner = CliRunner()
-    listed = runner.invoke(cli(), ["study", "list"])
+    listed = runner.invoke(app, ["study", "list"])
     assert listed.exit_code == 0 and "seed-study" in listed.output
-    shown = runner.invoke(cli(), ["study", "show", "seed-study"])
+    shown = runner.invoke(app, ["study", "show", "seed-study"])
     assert shown.exit_code == 0 and shown.output.startswith("# The reference study")
