@@ -1,17 +1,16 @@
-"""Measure proposed changes to ganlab's training step before they go into trainer.py / models.
+"""Ablate the speed choices of ganlab's training step, and measure proposals before they go in.
 
     python benchmarks/trainer_proposals.py [fc|conv-g] [--steps N] [--repeats R] [--threads T]
 
-Each variant is ganlab's real `build_gan` + `train_step`, patched at run time only, and all
-variants are timed interleaved in one process (A B C A B C ...), with ganlab's allocator setting
-(`keep_freed_memory`) except where a variant says otherwise:
+Each variant is ganlab's real `build_gan` + `train_step`, with one choice undone (or a proposal
+applied) at run time only, and all variants are timed interleaved in one process (A B C A B C ...):
 
-- current:        the code as it is
-- glibc-malloc:   current, with glibc's malloc thresholds (what `train()` gets without the proposal)
-- fused:          Adam/SGD with `fused=True` instead of `foreach=True` (one kernel per optimizer)
-- fused+nhwc:     fused, and for the conv generator channels_last activations and weights
-- fused+nhwc+reuse: the same with `train.g_noise=reuse` (a semantics change, not a speed-up of it)
-- tutorial:       the tutorial baseline of `ganlab bench`, for the ratio
+- current:       the code as it is (fused optimizers, channels_last conv G, kept freed memory)
+- glibc-malloc:  glibc's malloc thresholds instead of `keep_freed_memory`
+- foreach:       Adam/SGD with `foreach=True` instead of `fused=True`
+- nchw:          the conv generator in the default (NCHW) layout instead of channels_last
+- reuse:         `train.g_noise=reuse` (a semantics change, not a speed-up of the same step)
+- tutorial:      the tutorial baseline of `ganlab bench`, for the ratio
 """
 
 from __future__ import annotations
@@ -22,41 +21,40 @@ from typing import Callable
 
 import torch
 
-from ganlab.train.allocator import keep_freed_memory
 from ganlab.bench.commands import bench_images
 from ganlab.bench.runner import interleave, load_baseline, tutorial_case
 from ganlab.config import OptimizerConfig, load_preset
 from ganlab.models.conv import ConvGenerator
+from ganlab.train.allocator import keep_freed_memory
 from ganlab.train.trainer import build_gan, prepare_batch, train_step
 
 
-def fused_optimizer(params: list[torch.nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
-    """The proposed `build_optimizer`: fused kernels (CPU since torch 2.4, and CUDA)."""
+def foreach_optimizer(params: list[torch.nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
+    """`build_optimizer` before fused kernels: `foreach` updates."""
     if config.name == "adam":
-        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, fused=True)
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, foreach=True)
 
 
-class ChannelsLastConvGenerator(ConvGenerator):
-    """The proposed ConvGenerator.forward: convolutions on channels_last (NHWC) activations."""
+class NCHWConvGenerator(ConvGenerator):
+    """ConvGenerator.forward in the default NCHW layout."""
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.dense(z).view(z.shape[0], *self.data_shape).contiguous(memory_format=torch.channels_last)
-        return self.convs(x).contiguous()
+        return self.convs(self.dense(z).view(z.shape[0], *self.data_shape))
 
 
 def variant(
-    preset: str, images: torch.Tensor, fused: bool = False, nhwc: bool = False, reuse: bool = False, malloc: bool = True
+    preset: str, images: torch.Tensor, foreach: bool = False, nchw: bool = False, reuse: bool = False, malloc: bool = True
 ) -> Callable[[int], None]:
     config = load_preset(preset, ["train.g_noise=reuse"] if reuse else [])
     torch.manual_seed(0)
     gan = build_gan(config, torch.device("cpu"))
-    if fused:
-        gan.opt_g = fused_optimizer(list(gan.g.parameters()), config.optim.g)
-        gan.opt_d = fused_optimizer(list(gan.d.parameters()), config.optim.d)
-    if nhwc and isinstance(gan.g, ConvGenerator):
-        gan.g.__class__ = ChannelsLastConvGenerator
-        gan.g.to(memory_format=torch.channels_last)
+    if foreach:
+        gan.opt_g = foreach_optimizer(list(gan.g.parameters()), config.optim.g)
+        gan.opt_d = foreach_optimizer(list(gan.d.parameters()), config.optim.d)
+    if nchw and isinstance(gan.g, ConvGenerator):
+        gan.g.__class__ = NCHWConvGenerator
+        gan.g.to(memory_format=torch.contiguous_format)
     batch = config.train.batch_size
     state = {"perm": torch.randperm(len(images)), "i": 0}
 
@@ -91,9 +89,9 @@ def main() -> None:
     cases = {
         "current": variant(args.preset, images),
         "glibc-malloc": variant(args.preset, images, malloc=False),
-        "fused": variant(args.preset, images, fused=True),
-        "fused+nhwc": variant(args.preset, images, fused=True, nhwc=True),
-        "fused+nhwc+reuse": variant(args.preset, images, fused=True, nhwc=True, reuse=True),
+        "foreach": variant(args.preset, images, foreach=True),
+        **({"nchw": variant(args.preset, images, nchw=True)} if load_preset(args.preset).model.g.kind == "conv" else {}),
+        "reuse": variant(args.preset, images, reuse=True),
         "tutorial": tutorial_case(load_baseline(), load_preset(args.preset), images, torch.device("cpu")),
     }
     seconds = interleave(cases, args.steps, args.repeats)

@@ -172,9 +172,12 @@ def test_collapse_waits_for_warmup_and_tracks_the_best_ring_modes():
     mon = m.Monitors(MonitorConfig(warmup_steps=1000), STATS, 100, ("high_quality", True))
     assert mon.observe_samples(500, m.SampleStats(0.1, modes_covered=7)) == []
     assert mon.observe_samples(1000, m.SampleStats(0.9, modes_covered=5)) == []
-    [event] = mon.observe_samples(1500, m.SampleStats(0.9, modes_covered=3))
+    assert mon.observe_samples(1500, m.SampleStats(0.9, modes_covered=3)) == []  # one probe: a hop
+    assert mon.observe_samples(2000, m.SampleStats(0.9, modes_covered=6)) == []
+    assert mon.observe_samples(2500, m.SampleStats(0.9, modes_covered=4)) == []
+    [event] = mon.observe_samples(3000, m.SampleStats(0.9, modes_covered=3))  # two in a row
     assert (event.signal, event.value, event.threshold) == ("modes_covered", 3, 4)
-    assert [r["diversity"] for r in mon.drain_records()] == [0.1, 0.9, 0.9] and mon.records == []
+    assert [r["diversity"] for r in mon.drain_records()] == [0.1, 0.9, 0.9, 0.9, 0.9, 0.9] and mon.records == []
 
 
 def test_oscillation_fires_on_a_sudden_swing_but_not_on_slow_growth():
@@ -347,8 +350,10 @@ def test_failure_presets_are_caught_with_the_right_status(tmp_path: Path, one_th
 
 
 def test_healthy_ring_runs_raise_no_alarm(tmp_path: Path, one_thread):
-    """Two seeds, 2,000 steps each: past the warmup, with collapse and oscillation verdicts."""
-    for seed in (1, 2):
+    """Two seeds, 2,000 steps each: past the warmup, with collapse and oscillation verdicts.
+    Seed 1 hops from 8 modes to 5 at step 2,000, a single probe that the patience absorbs (seed 2,
+    by contrast, really loses half the ring later on: see `ganlab.train.monitors`)."""
+    for seed in (1, 4):
         config = load_preset("ring", [f"train.seed={seed}", "train.epochs=2", "train.ring_size=256000"])
         run = train(config, tmp_path / f"seed{seed}", progress="quiet")
         info = run.read_info()

@@ -110,6 +110,10 @@ class TrainConfig(_Section):
     # 1,000 samples keep an evaluation to a few seconds on a CPU; final scores use `ganlab eval`.
     eval_samples: Annotated[int, Field(ge=11)] = 1000
     eval_metrics: list[str] = ["fid", "coverage", "classes_covered"]
+    # How the step is computed (ganlab.train.engine): "auto" is fp32 and eager on a CPU, bf16
+    # autocast and CUDA graphs (torch.compile "reduce-overhead") on a GPU.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    compile: Literal["auto", "eager", "default", "reduce-overhead", "max-autotune"] = "auto"
 
     @field_validator("eval_metrics")
     @classmethod
@@ -158,7 +162,8 @@ class MonitorConfig(_Section):
     # nats; uniform over 10 is 2.30. The study's baseline at FID 70 (epoch 30) hovers at 1.73-1.78
     # (many 1s, every class present): 1.5 flags a real collapse, not that imbalance.
     class_entropy_min: Annotated[float, Field(ge=0.0)] = 1.5
-    ring_mode_drop: Steps = 3  # ring: modes covered this far below the run's best
+    ring_mode_drop: Steps = 3  # ring: modes covered this far below the run's best ...
+    ring_mode_patience: Steps = 2  # ... at this many probes in a row (single probes hop)
     # regression: the best-by metric worse than its best by this fraction, evaluations in a row;
     # None: the metric's own default (FID 0.2; the ring's noisier high_quality 0.5)
     regression_tolerance: Positive | None = None
