@@ -89,7 +89,7 @@ def test_run_states_read_from_the_directory(tmp_path: Path):
 def test_ray_backend_without_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(StudyError, match=r"pip install 'ganlab\[ray\]'"):
-        ray_submit(2)
+        ray_submit(Options(workers=2, threads=1, eval_n=200))
 
 
 def test_one_study_run_per_directory(tmp_path: Path):
@@ -154,3 +154,19 @@ def test_end_to_end_failure_resume_status_and_report(tmp_path: Path):
     assert all((run / "eval.json").stat().st_mtime_ns == stamps[run] for run in good)
     third = runner.invoke(app, ["study", "run", str(study)])
     assert third.exit_code == 0 and "0 to run" in third.output and "(0 run now" in third.output
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_a_study(tmp_path: Path):
+    """The same worker processes, scheduled as Ray tasks on a local Ray of workers x threads CPUs."""
+    pytest.importorskip("ray", reason="the ray backend's extra is not installed: pip install 'ganlab[ray]'")
+    spec_file, study = tmp_path / "ring-mini.yaml", tmp_path / "study"
+    spec_file.write_text(json.dumps(ring_spec()))
+    args = ["study", "run", str(spec_file), "--seeds", "1", "--workers", "2", "--threads", "1"]
+    result = CliRunner().invoke(app, args + ["--eval-n", "200", "--out", str(study), "--backend", "ray"])
+    assert result.exit_code == 0, result.output
+    assert "(ray)" in result.output and "2/2 runs done (2 run now, 0 failed)" in result.output
+    for name in ("ring", "ring-b"):
+        run = study / "runs" / name / "seed-0"
+        assert json.loads((run / "run.json").read_text())["status"] == "complete"
+        assert json.loads((run / "eval.json").read_text())["metrics"]["modes_covered"] >= 0

@@ -264,13 +264,13 @@ def _finish(task: RunTask, marker: Path, attempt: int, started: str, start: floa
 # Backends: where the subprocesses are started from ---------------------------------------------
 
 
-def local_submit(workers: int) -> tuple[Callable[[RunTask, Options], cf.Future], Callable[[], None]]:
+def local_submit(options: Options) -> tuple[Callable[[RunTask, Options], cf.Future], Callable[[], None]]:
     """A thread pool of `workers` threads, each waiting on one worker process at a time."""
-    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganlab-study")
+    pool = cf.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ganlab-study")
     return (lambda task, options: pool.submit(execute, task, options)), (lambda: pool.shutdown(wait=True, cancel_futures=True))
 
 
-def ray_submit(workers: int) -> tuple[Callable[[RunTask, Options], cf.Future], Callable[[], None]]:
+def ray_submit(options: Options) -> tuple[Callable[[RunTask, Options], cf.Future], Callable[[], None]]:
     """Ray tasks (`pip install 'ganlab[ray]'`), each starting the same worker subprocess with
     `threads` CPUs reserved; RAY_ADDRESS selects a cluster, whose nodes must share the study
     directory's file system. Without RAY_ADDRESS a local Ray starts with workers x threads CPUs."""
@@ -280,7 +280,9 @@ def ray_submit(workers: int) -> tuple[Callable[[RunTask, Options], cf.Future], C
         raise StudyError("the ray backend needs Ray: pip install 'ganlab[ray]' (or use --backend local)") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
+        address = os.environ.get("RAY_ADDRESS")
+        cpus = None if address else options.workers * options.threads
+        ray.init(address=address, num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(execute)
 
     def submit(task: RunTask, options: Options) -> cf.Future:
@@ -380,7 +382,7 @@ def run_study(
         skipped = [(t, states[t]) for t in tasks if states[t].state not in TO_RUN]
         # The longest runs first, so that the study does not end waiting on one long run.
         todo.sort(key=lambda t: (-t.config.train.epochs, t.seed, t.name))
-        submit, shutdown = BACKENDS[backend](options.workers) if todo else (None, lambda: None)
+        submit, shutdown = BACKENDS[backend](options) if todo else (None, lambda: None)
         ran: list[Outcome] = []
         try:
             write_record(study_dir, record)
