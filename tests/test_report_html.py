@@ -136,6 +136,17 @@ def test_number_formatting():
     assert fmt(float("nan")) == "–" and fmt(None) == "–" and fmt(10.0) == "10" and fmt(0.123456) == "0.1235"
 
 
+def test_verdicts_table_counts_the_runs_the_monitors_flagged(tmp_path: Path):
+    study = make_study(tmp_path)
+    run_json = study / "runs" / "fc-dropout-d-30" / "seed-1" / "run.json"
+    run_json.write_text(run_json.read_text().replace('"events": []', '"health": "collapsed", "events": []'))
+    result = CliRunner().invoke(app, ["study", "verdicts", str(study), "--markdown"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split(" | ")[1]: line for line in result.output.splitlines() if " vs " in line}
+    assert rows["fc-dropout-d-30 vs fc"].endswith("| 1/3 collapsed / 0/3 |")
+    assert rows["fc-dropout-g-40 vs fc"].endswith("| 0/3 / 0/3 |")
+
+
 def test_verdicts_table_shows_the_real_data_floor(tmp_path: Path):
     study = make_study(tmp_path)
     result = CliRunner().invoke(app, ["study", "verdicts", str(study), "--markdown"])

@@ -137,6 +137,7 @@ def test_end_to_end_failure_resume_status_and_report(tmp_path: Path):
 
     status = runner.invoke(app, ["study", "status", str(study)])
     assert status.exit_code == 0 and "failed" in status.output and "3/4 runs done" in status.output
+    assert "health" in status.output and "healthy" in status.output  # the monitors' verdict per run
 
     report = runner.invoke(app, ["report", str(study)])
     assert report.exit_code == 0, report.output

@@ -25,7 +25,7 @@ from ganlab.errors import GanlabError
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
 }  # fmt: skip
-
+HEALTH_STYLE = {"healthy": "green", "unstable": "yellow", "memorised": "yellow"}  # every other status: red
 
 
 def default_workers() -> int:
@@ -158,6 +158,15 @@ def run_command(
         raise typer.Exit(1)
 
 
+def health_text(info: dict) -> str:
+    """A run's monitor verdict: its health at the end, and its worst on the way when that differs."""
+    health, worst = info.get("health"), info.get("health_worst")
+    if not health:
+        return "-"
+    text = f"[{HEALTH_STYLE.get(health, 'red')}]{health}[/]"
+    return text + (f" (was {worst})" if worst and worst != health else "")
+
+
 @study_app.command("status")
 @user_errors
 def status_command(
@@ -167,7 +176,9 @@ def status_command(
     from ganlab.study.runner import study_states
 
     record, states = study_states(study_dir)
-    table = Table("config", "seed", "state", "epochs", "s/epoch", "detail", title=f"study {record.spec.name}: {study_dir}")
+    table = Table(
+        "config", "seed", "state", "epochs", "s/epoch", "health", "detail", title=f"study {record.spec.name}: {study_dir}"
+    )
     counts: dict[str, int] = {}
     done_epochs = total_epochs = 0
     for task, state in states:
@@ -179,7 +190,7 @@ def status_command(
         detail = state.detail + (f" ({state.phase})" if state.phase and state.state == "failed" else "")
         table.add_row(
             task.name, str(task.seed), f"[{style}]{state.state}[/{style}]", f"{state.epochs_done}/{state.epochs}",
-            f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-", escape(detail),
+            f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-", health_text(state.info), escape(detail),
         )  # fmt: skip
     console = Console()
     console.print(table)
@@ -197,13 +208,21 @@ def status_command(
     )
 
 
+def unhealthy(runs: list) -> str:
+    """How many finished runs the monitors left in a failure status, and which: "1/3 collapsed"."""
+    done = [r for r in runs if r.state == "done"]
+    bad = sorted(str(r.info.get("health")) for r in done if r.info.get("health", "healthy") != "healthy")
+    return f"{len(bad)}/{len(done)}" + (f" {', '.join(bad)}" if bad else "")
+
+
 def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
     """The summary of verdicts as plain text: (header, rows), one row per variant."""
     from ganlab.report.html import fmt, study_views
 
     views = study_views(study_dir, pictures=False)
     metrics = views["spec"].metrics
-    header = ["exp.", "variant vs control", "seeds", "the study said", "expected", "measured", *metrics, "agrees"]
+    header = ["exp.", "variant vs control", "seeds", "the study said", "expected", "measured", *metrics, "agrees",
+              "unhealthy at the end"]  # fmt: skip
     rows = []
     for v in views["comparisons"]:
         by_metric = {c.metric: c for c in v.comparisons}
@@ -213,11 +232,12 @@ def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
             cells.append(f"{c.verdict} ({fmt(c.variant.mean)} vs {fmt(c.control.mean)})" if c else "-")
         agrees = "?" if v.agrees is None else v.agrees
         rows.append([v.experiment.id, f"{v.variant} vs {v.control}", f"{v.n_variant}/{v.n_control}", v.claim,
-                     v.expected, v.overall, *cells, agrees])  # fmt: skip
+                     v.expected, v.overall, *cells, agrees,
+                     f"{unhealthy(v.variant_runs)} / {unhealthy(v.control_runs)}"])  # fmt: skip
     # The real-data floor beside every score: what real images get on the same metrics.
     floor = views["floor"]
     floor_cells = [fmt(floor[m]) if isinstance(floor.get(m), (int, float)) else "n/a" for m in metrics]
-    rows.append(["", "real-data floor", "", "", "", "", *floor_cells, ""])
+    rows.append(["", "real-data floor", "", "", "", "", *floor_cells, "", ""])
     return header, rows
 
 
