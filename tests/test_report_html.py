@@ -145,6 +145,12 @@ def test_verdicts_table_counts_the_runs_the_monitors_flagged(tmp_path: Path):
     rows = {line.split(" | ")[1]: line for line in result.output.splitlines() if " vs " in line}
     assert rows["fc-dropout-d-30 vs fc"].endswith("| 1/3 collapsed / 0/3 |")
     assert rows["fc-dropout-g-40 vs fc"].endswith("| 0/3 / 0/3 |")
+    run_json = study / "runs" / "fc" / "seed-2" / "run.json"
+    run_json.write_text(run_json.read_text().replace('"events": []', '"health": "d-wins", "events": []'))
+    run_json = study / "runs" / "fc" / "seed-0" / "run.json"
+    run_json.write_text(run_json.read_text().replace('"events": []', '"health": "collapsed", "events": []'))
+    result = CliRunner().invoke(app, ["study", "verdicts", str(study), "--markdown"])
+    assert "| 0/3 / 2/3: 1 collapsed, 1 d-wins |" in result.output
 
 
 def test_verdicts_table_shows_the_real_data_floor(tmp_path: Path):

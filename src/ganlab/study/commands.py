@@ -7,6 +7,7 @@ app.command("report")(report_command).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -209,10 +210,14 @@ def status_command(
 
 
 def unhealthy(runs: list) -> str:
-    """How many finished runs the monitors left in a failure status, and which: "1/3 collapsed"."""
+    """How many finished runs the monitors left in a failure status, and which: "1/3 collapsed",
+    "3/3: 2 collapsed, 1 d-wins"."""
     done = [r for r in runs if r.state == "done"]
-    bad = sorted(str(r.info.get("health")) for r in done if r.info.get("health", "healthy") != "healthy")
-    return f"{len(bad)}/{len(done)}" + (f" {', '.join(bad)}" if bad else "")
+    bad = Counter(str(r.info.get("health")) for r in done if r.info.get("health", "healthy") != "healthy")
+    text = f"{sum(bad.values())}/{len(done)}"
+    if len(bad) == 1:
+        return f"{text} {next(iter(bad))}"
+    return text + (": " + ", ".join(f"{n} {status}" for status, n in sorted(bad.items())) if bad else "")
 
 
 def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
