@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ganlab.config import load_config_file, load_preset, preset_names, preset_text, resolve_preset_dict
-from ganlab.console import DataDirOption, user_errors
+from ganlab.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 
 app = typer.Typer(
@@ -49,12 +49,8 @@ def train(
     data_dir: DataDirOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run one batch, print its losses, write nothing.")] = False,
-    device: Annotated[
-        Optional[str], typer.Option("--device", help="torch device (default: cuda when present, else cpu).")
-    ] = None,
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")
-    ] = None,
+    device: DeviceOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train a GAN from a preset or config file; every result goes to one run directory."""
     import torch

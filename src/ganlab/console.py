@@ -24,6 +24,13 @@ DataDirOption = Annotated[
     ),
 ]
 
+DeviceOption = Annotated[
+    Optional[str], typer.Option("--device", help="torch device (default: cuda when present, else cpu).")
+]
+ThreadsOption = Annotated[
+    Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")
+]
+
 
 def user_errors(func: F) -> F:
     """Turn a GanlabError into `error: ...` on stderr and exit code 2."""

@@ -38,7 +38,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganlab.console import user_errors
+from ganlab.console import DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 
 ALL = ("fc", "conv-g")  # the presets `bench all` times
@@ -61,12 +61,8 @@ def bench_command(
     study_preset: Annotated[
         str, typer.Option("--study-preset", help="Preset of the study-throughput runs (seeds 0, 1, ...).")
     ] = "fc",
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")
-    ] = None,
-    device: Annotated[
-        Optional[str], typer.Option("--device", help="torch device (default: cuda when present, else cpu).")
-    ] = None,
+    threads: ThreadsOption = None,
+    device: DeviceOption = None,
     data_dir: Annotated[
         Optional[Path],
         typer.Option(
