@@ -44,8 +44,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(default_data), help="data root holding mnist/")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: a fresh temp dir)")
     args = parser.parse_args()
+    if args.cache_dir is not None:
+        run(args, args.cache_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as cache:  # tens of MB: not left behind
+            run(args, Path(cache))
 
-    cache = args.cache_dir or Path(tempfile.mkdtemp(prefix="ganlab-bench-"))
+
+def run(args: argparse.Namespace, cache: Path) -> None:
+    """Time the evaluation of `args.n` noisy test digits, with the feature cache in `cache`."""
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; cache {cache}")
     test = load_mnist("test", args.data_dir)
     g = torch.Generator().manual_seed(0)

@@ -100,6 +100,8 @@ def test_bench_rejects_what_the_baseline_cannot_train():
     assert result.exit_code == 2 and "MNIST presets without batch norm" in result.output
     result = CliRunner().invoke(_app(), ["bench", "nope", "--no-study"])
     assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
+    result = CliRunner().invoke(_app(), ["bench", "fc", "--study-preset", "ring"])  # refused before any timing
+    assert result.exit_code == 2 and "study throughput is measured on MNIST presets" in result.output
 
 
 @pytest.mark.slow

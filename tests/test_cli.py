@@ -109,3 +109,59 @@ def test_missing_mnist_is_a_clear_error(tmp_path: Path, isolated_data_env: Path)
     result = runner.invoke(app, ["train", "--dry-run", "--data-dir", str(empty)])
     assert result.exit_code == 2
     assert "train-images-idx3-ubyte" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dry-run"], "drop --preset, --set, --config, --out and --dry-run"),
+        (["--preset", "fc"], "drop --preset"),
+    ],
+)
+def test_resume_refuses_other_options(tmp_path: Path, args: list[str], message: str):
+    out = tmp_path / "run"
+    runner.invoke(app, ["train", "--out", str(out), "--quiet", *TINY_RING, "--set", "train.epochs=2"])
+    before = (out / "run.json").read_text()
+    result = runner.invoke(app, ["train", "--resume", str(out), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert (out / "run.json").read_text() == before
+
+
+def test_preset_and_config_together_are_refused(tmp_path: Path):
+    config = tmp_path / "c.yaml"
+    config.write_text("base: ring\n")
+    result = runner.invoke(app, ["train", "--preset", "fc", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "either --preset or --config" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("cuda", "CUDA is not available"), ("gpu0", "not a torch device"), ("meta", "cpu or cuda")],
+)
+def test_bad_device_is_a_clear_error(tmp_path: Path, device: str, message: str):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = runner.invoke(app, ["train", "--dry-run", "--device", device, *TINY_RING])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(app, ["train", "--out", str(blocker / "run"), *TINY_RING])
+    assert result.exit_code == 2 and "cannot create the run directory" in result.output
+
+
+def test_sample_out_that_is_a_directory_is_a_clear_error(tmp_path: Path):
+    from ganlab.config import load_preset
+    from ganlab.models import build_discriminator, build_generator
+    from ganlab.train.checkpoint import save_weights
+    from ganlab.train.records import RunDir
+
+    config = load_preset("ring")
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    save_weights(run.weights("final"), {"g": build_generator(config), "d": build_discriminator(config)})
+    result = runner.invoke(app, ["sample", str(run.path), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and f"cannot write {tmp_path}" in result.output

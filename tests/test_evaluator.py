@@ -83,7 +83,7 @@ def test_recipe_is_seeded_and_leaves_torch_settings_alone(tmp_path):
     first = train_evaluator(images, labels, images[:50], labels[:50], tmp_path / "a.safetensors", recipe, log=lambda s: None)
     second = train_evaluator(images, labels, images[:50], labels[:50], tmp_path / "b.safetensors", recipe, log=lambda s: None)
     assert first.sha256 == second.sha256 == sha256_file(tmp_path / "a.safetensors")
-    assert 0.0 <= first.test_accuracy <= 1.0
+    assert first.test_accuracy > 0.5  # ten easy classes: chance is 0.1
     assert torch.get_num_threads() == threads
     assert not torch.are_deterministic_algorithms_enabled()
     assert isinstance(load_evaluator(first.path, sha256=first.sha256), MnistEvaluator)

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from ganlab.errors import GanlabError
 from ganlab.metrics import features as features_module
-from ganlab.metrics.suite import ALL_METRICS, MetricSuite, arrow
+from ganlab.metrics.names import arrow
+from ganlab.metrics.suite import ALL_METRICS, MetricSuite
 
 N_REAL, N_TRAIN = 2000, 3000
 
@@ -173,7 +174,7 @@ def test_subset_and_disk_cache(suite, pool, monkeypatch):
     assert list(scores) == ["fid", "classes_covered"]
     assert scores["fid"] == pytest.approx(suite.score_features(feats)["fid"], rel=1e-9)
     assert fresh.higher_is_better == {"fid": False, "classes_covered": True}
-    assert (arrow("fid"), arrow("recall"), arrow("memorisation")) == ("↓", "↑", "≈1")
+    assert tuple(arrow(ALL_METRICS[m]) for m in ("fid", "recall", "memorisation")) == ("↓", "↑", "≈1")
 
 
 def test_errors():  # needs no MNIST: every check comes before the reference is loaded

@@ -139,6 +139,16 @@ def test_d_wins_is_an_episode_that_ends_when_the_condition_clears():
     assert [e.step for e in events] == [200, 550] and mon.events[1].is_open and mon.health == "d-wins"
 
 
+def test_events_are_placed_in_the_trainers_epochs_after_a_short_epoch():
+    mon = monitors(every=20)  # 100 steps per epoch
+    mon.begin_epoch(1, 0)
+    mon.observe_steps(rows(60), 1.0)  # epoch 1 cut short at step 60 (a stop, then a rollback)
+    mon.begin_epoch(2, 60)  # epoch 2 is steps 61..160
+    mon.observe_steps(rows(40), 1.0)
+    [event] = mon.observe_steps(rows(20, g_loss=np.nan), 1.0)
+    assert (event.step, event.epoch, event.x) == (120, 2, 1.6)  # not 1.2: 60 steps into epoch 2
+
+
 def test_windows_are_whole_across_uneven_chunks():
     mon = monitors(every=50, d_wins_steps=100)
     # chunks of 30 + 47 + 23 steps, like a check every 50 steps with an epoch ending at step 30

@@ -66,7 +66,7 @@ def test_study_report_renders_in_headless_chromium(tmp_path: Path, chromium: Pat
     assert summary, "no summary table in the rendered DOM"
     assert "fc-dropout-d-30" in summary.group(1) and "dropout in D helps" in summary.group(1)
     images = re.findall(r"<img [^>]*src=\"data:image/(png|gif);base64,", dom)
-    # 2 sample grids, loss curves, metric curves, 3 GIFs (the failed run has pictures too)
+    # 2 sample grids, loss curves, metric curves; a GIF for each of the 4 runs (the failed one too)
     assert images.count("png") == 4 and images.count("gif") == 4
     assert 'id="failures"' in dom and "out of memory" in dom
 

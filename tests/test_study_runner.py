@@ -170,4 +170,17 @@ def test_ray_backend_runs_a_study(tmp_path: Path):
     for name in ("ring", "ring-b"):
         run = study / "runs" / name / "seed-0"
         assert json.loads((run / "run.json").read_text())["status"] == "complete"
-        assert json.loads((run / "eval.json").read_text())["metrics"]["modes_covered"] >= 0
+        assert json.loads((run / "eval.json").read_text())["metrics"]["modes_covered"] in range(9)  # of 8 modes
+
+
+def test_a_killed_worker_leaves_an_interrupted_run_that_resumes(tmp_path: Path):
+    from ganlab.study.runner import _finish
+
+    task = plan(tmp_path, record_of())[0]
+    task.path.mkdir(parents=True)
+    (task.path / "run.json").write_text(json.dumps({"name": "ring", "status": "running", "epochs_done": 1}))
+    _finish(task, task.path / "study-run.json", 1, "2026-11-28T00:00:00+00:00", 0.0, -15, "exit code -15")
+    assert json.loads((task.path / "run.json").read_text())["status"] == "interrupted"
+    assert json.loads((task.path / "study-run.json").read_text())["state"] == "interrupted"
+    state = run_state(task)
+    assert (state.state, state.detail) == ("incomplete", "cut short")

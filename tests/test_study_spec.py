@@ -93,6 +93,7 @@ def test_named_configs_and_study_wide_overrides():
         ({"experiments": [{"id": 1, "control": "ring", "variants": ["ring-b"]}] * 2}, r"unique, repeated: 1"),
         ({"experiments": [{"id": 1, "control": "ring", "variants": ["ring"]}]}, r"both the control and a variant"),
         ({"name": "../escape"}, r"name: String should match pattern"),
+        ({"metrics": ["fid", "fdi"]}, r"metrics: unknown fdi; known: fid"),
     ],
 )
 def test_invalid_specs_name_the_field(changes, message):

@@ -114,3 +114,26 @@ def test_mnist_samples_move_towards_real_digits(tmp_path: Path, mnist_dir: Path)
     after = nearest_distance(generate(g, config, 500))
     floor = nearest_distance(test_images)
     assert after - floor < (before - floor) / 2, f"distance {before:.2f} -> {after:.2f}, real {floor:.2f}"
+
+
+def test_a_kill_between_checkpoint_and_best_copy_is_repaired_on_resume(tmp_path: Path):
+    """The last checkpoint says its epoch is the best; best.safetensors is an older epoch's."""
+    from ganlab.models import build_discriminator, build_generator
+    from ganlab.train.checkpoint import checkpoint_epoch, save_checkpoint
+    from ganlab.train.trainer import restore_best
+
+    config = load_preset("ring")
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    modules = {"g": build_generator(config), "d": build_discriminator(config)}
+    best = {"epoch": 3, "metric": "modes_covered", "value": 8.0}
+    save_checkpoint(run.best_checkpoint, modules, {}, {}, {"epoch": 2, "best": None})
+    info = {"epoch": 3, "best": best}
+    save_checkpoint(run.checkpoint, modules, {}, {}, info)
+    restore_best(run, info)
+    assert checkpoint_epoch(run.best_checkpoint) == 3 and run.read_info()["best"] == best
+
+    older = {"epoch": 4, "best": best}  # epoch 4 was no better: best.safetensors stays epoch 3's
+    save_checkpoint(run.checkpoint, modules, {}, {}, older)
+    restore_best(run, older)
+    assert checkpoint_epoch(run.best_checkpoint) == 3

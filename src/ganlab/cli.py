@@ -30,7 +30,9 @@ app.add_typer(presets_app, name="presets")
 @app.command()
 @user_errors
 def train(
-    preset: Annotated[str, typer.Option("--preset", "-p", help="Preset to train (see `ganlab presets list`).")] = "fc",
+    preset: Annotated[
+        Optional[str], typer.Option("--preset", "-p", help="Preset to train (default fc; see `ganlab presets list`).")
+    ] = None,
     config_file: Annotated[
         Optional[Path],
         typer.Option("--config", help="A YAML config file instead of a preset.", exists=True, dir_okay=False),
@@ -62,8 +64,10 @@ def train(
     torch_device = torch.device(device) if device else None
     progress = "quiet" if quiet else "auto"
     if resume is not None:
-        if overrides or config_file or out:
-            raise GanlabError("--resume continues a run with its saved config: drop --set, --config and --out")
+        if overrides or config_file or out or preset or dry_run:
+            raise GanlabError(
+                "--resume continues a run with its saved config: drop --preset, --set, --config, --out and --dry-run"
+            )
         from ganlab.train.records import RunDir
 
         info = RunDir(resume).read_info()
@@ -72,10 +76,12 @@ def train(
             return
         run = run_training(None, resume, resume=True, data_dir=data_dir, progress=progress, device=torch_device)
     else:
+        if config_file and preset:
+            raise GanlabError("give either --preset or --config, not both")
         config = (
             load_config_file(config_file, overrides or [])
             if config_file
-            else load_preset(preset, overrides or [])
+            else load_preset(preset or "fc", overrides or [])
         )
         if dry_run:
             stats = dry_run_step(config, data_dir=data_dir, device=torch_device)
@@ -109,7 +115,10 @@ def sample(
     g, config = load_generator(run_dir, which)
     x = generate(g, config, n, seed=seed)
     picture = scatter_2d(x, title=config.name) if config.data.dataset == "ring" else image_grid(x)
-    save_png(out, picture)
+    try:
+        save_png(out, picture)
+    except OSError as err:
+        raise GanlabError(f"cannot write {out}: {err.strerror or err}") from None
     typer.echo(f"wrote {n} samples to {out}")
 
 
@@ -129,8 +138,8 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name.")]) -> N
     typer.echo(preset_text(name), nl=False)
 
 
-def _mount_optional() -> None:
-    """Mount the sub-commands of the data and metrics packages."""
+def _mount_subcommands() -> None:
+    """Mount the commands that live beside their packages (data, study, report, bench, eval)."""
     from ganlab.data.commands import app as data_app
 
     app.add_typer(data_app, name="data")
@@ -141,15 +150,13 @@ def _mount_optional() -> None:
     from ganlab.bench.commands import bench_command
 
     app.command("bench")(bench_command)
-    try:
-        from ganlab.metrics.commands import eval_command, evaluator_app
-    except ImportError:
-        return
+    from ganlab.metrics.commands import eval_command, evaluator_app
+
     app.command("eval")(eval_command)
     app.add_typer(evaluator_app, name="evaluator")
 
 
-_mount_optional()
+_mount_subcommands()
 
 
 def main() -> None:

@@ -20,12 +20,33 @@ DataDirOption = Annotated[
         "--data-dir",
         help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
         envvar="GANLAB_DATA_DIR",
+        exists=True,
         file_okay=False,
     ),
 ]
 
+
+
+def _check_device(value: Optional[str]) -> Optional[str]:
+    """A --device that torch can parse and this machine has; None stays None (the default)."""
+    if value is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(value)
+    except RuntimeError as err:
+        raise typer.BadParameter(f"{value!r} is not a torch device ({err}); try cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise typer.BadParameter(f"{value!r}: CUDA is not available here (torch {torch.__version__})")
+    if device.type not in ("cpu", "cuda"):
+        raise typer.BadParameter(f"{value!r}: ganlab runs on cpu or cuda")
+    return value
+
+
 DeviceOption = Annotated[
-    Optional[str], typer.Option("--device", help="torch device (default: cuda when present, else cpu).")
+    Optional[str],
+    typer.Option("--device", help="torch device (default: cuda when present, else cpu).", callback=_check_device),
 ]
 ThreadsOption = Annotated[
     Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")

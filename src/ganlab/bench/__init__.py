@@ -2,5 +2,5 @@
 
 flops.py (FLOPs per step, from the config), matmul.py (measured fp32 matmul throughput),
 runner.py (interleaved timing, the timed loops), study.py (study throughput, packing),
-allocator.py (malloc thresholds), commands.py (the typer command).
+commands.py (the typer command). The malloc thresholds are ganlab.train.allocator's.
 """

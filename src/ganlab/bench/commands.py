@@ -1,12 +1,10 @@
 """`ganlab bench`: ganlab's training step against a tutorial PyTorch loop, and study throughput.
 
-The lead's cli.py mounts it:  app.command("bench")(bench_command).
-
 Per preset it prints seconds per epoch (median, min, max over the rounds) of the tutorial baseline
 (benchmarks/tutorial_baseline.py) and of ganlab's real `train_step` with each G-step noise
 semantics (`train.g_noise` fresh and reuse), the speedup, GFLOP per step (`flops.py`), achieved
 GFLOP/s and its fraction of the measured fp32 matmul throughput (`matmul.py`); then study
-throughput (`study.py`). The process keeps freed memory (`allocator.py`), as ganlab's training
+throughput (`study.py`). The process keeps freed memory (`ganlab.train.allocator`), as ganlab's training
 should; the baseline is timed a second time with glibc's malloc defaults, as a standalone script
 runs. With --json the last line is one JSON object:
 
@@ -90,15 +88,23 @@ def bench_command(
     from ganlab.bench.matmul import matmul_gflops
     from ganlab.bench.runner import BASELINE_PATH, Spread, ganlab_case, interleave, load_baseline, tutorial_case
     from ganlab.config import load_preset
+    from ganlab.train.trainer import default_device
 
     names = list(ALL) if target == "all" else [target]
     presets = {name: load_preset(name) for name in names}  # an unknown preset fails here, naming the known ones
     for name, config in presets.items():
         if config.data.dataset != "mnist" or (config.model.g.kind == "mlp" and config.model.g.batch_norm):
             raise GanlabError(f"bench {name}: the tutorial baseline covers MNIST presets without batch norm")
+    if study:  # checked before anything is timed, not half an hour in
+        from ganlab.train.stacked import check_stackable
+
+        configs_study = [load_preset(study_preset, [f"train.seed={seed}"]) for seed in range(runs)]
+        if configs_study[0].data.dataset != "mnist":
+            raise GanlabError(f"bench --study-preset {study_preset}: study throughput is measured on MNIST presets")
+        check_stackable(configs_study)
     if threads:
         torch.set_num_threads(threads)
-    torch_device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch_device = torch.device(device) if device else default_device()
     allocator = keep_freed_memory()  # as ganlab's trainer runs; the baseline gets it too (same process)
     console = Console(stderr=json_out, highlight=False)
     images, source = bench_images(data_dir)
@@ -160,7 +166,6 @@ def bench_command(
     if study:
         from ganlab.bench.study import study_throughput
 
-        configs_study = [load_preset(study_preset, [f"train.seed={seed}"]) for seed in range(runs)]
         console.print(f"timing study throughput: {runs} {study_preset} runs, {repeats} rounds x {steps} steps ...")
         study_record = study_throughput(
             configs_study, images, torch_device, steps, repeats, between=probe, data_dir=data_dir

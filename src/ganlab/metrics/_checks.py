@@ -20,6 +20,7 @@ def as_features(name: str, x: object, min_rows: int = 2) -> np.ndarray:
 
 
 def same_dim(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """Raise GanlabError naming both sides unless `a` and `b` have the same feature dimension."""
     if a.shape[-1] != b.shape[-1]:
         raise GanlabError(
             f"feature dimension mismatch: {name_a} has {a.shape[-1]} features, {name_b} has {b.shape[-1]}"

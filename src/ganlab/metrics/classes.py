@@ -10,6 +10,7 @@ import math
 import numpy as np
 from scipy.special import xlogy
 
+from ganlab.data.stacked import STACKED_MODES
 from ganlab.errors import GanlabError
 
 
@@ -98,7 +99,6 @@ def class_histogram_stats(
     return {"classes_covered": float(classes_covered(counts, min_count)), "class_kl": kl_to_prior(counts, prior)}
 
 
-STACKED_MODES = 1000
 
 
 def stacked_mode_labels(channel_probs: np.ndarray) -> np.ndarray:

@@ -1,14 +1,8 @@
-"""CLI for evaluation: `ganlab eval` and `ganlab evaluator train|info`.
-
-The lead's cli.py mounts them:  app.command("eval")(eval_command);
-app.add_typer(evaluator_app, name="evaluator").
-"""
+"""CLI for evaluation: `ganlab eval` and `ganlab evaluator train|info` (mounted by cli.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 import os
 import platform
 import time
@@ -19,26 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganlab.console import DataDirOption, user_errors
+from ganlab.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
+from ganlab.files import atomic_write_json, utc_now
 from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
-
-
-
-
-
-def _format(value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    if value == int(value) and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+from ganlab.metrics.names import ALL_METRICS, RING_METRICS, arrow, fmt
 
 
 def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, float], n: int) -> Table:
     """A rich table: metric, better-direction arrow, model score (if any), real-data floor."""
     from ganlab.metrics.names import DESCRIPTIONS
-    from ganlab.metrics.suite import arrow
 
     table = Table(title=title, caption=f"real floor: {n} MNIST training images scored against the test set")
     table.add_column("metric")
@@ -48,25 +32,24 @@ def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, f
     table.add_column("real floor", justify="right")
     table.add_column("what", style="dim")
     for name, value in floor.items():
-        row = [name, arrow(name)]
+        row = [name, arrow(ALL_METRICS[name])]
         if scores is not None:
-            row.append(_format(scores[name]))
-        table.add_row(*row, _format(value), DESCRIPTIONS.get(name, ""))
+            row.append(fmt(scores[name]))
+        table.add_row(*row, fmt(value), DESCRIPTIONS.get(name, ""))
     return table
 
 
-def _eval_ring(g: object, config: object, n: int, seed: int) -> tuple[dict, dict]:
+def _eval_ring(g: object, config: object, n: int, seed: int, device: str) -> tuple[dict, dict]:
     """Ring runs: modes covered and share of high-quality samples (VEEGAN), model and real."""
     import torch
 
     from ganlab.data.datasets import ring_mode_stats, sample_ring
     from ganlab.models.sampling import generate
 
-    points = generate(g, config, n, seed=seed)  # type: ignore[arg-type]
+    points = generate(g, config, n, seed=seed, device=device)  # type: ignore[arg-type]
     real = sample_ring(n, generator=torch.Generator().manual_seed(seed))
-    keys = ("modes_covered", "high_quality")
     model, floor = ring_mode_stats(points), ring_mode_stats(real)
-    return {k: float(model[k]) for k in keys}, {k: float(floor[k]) for k in keys}
+    return {k: float(model[k]) for k in RING_METRICS}, {k: float(floor[k]) for k in RING_METRICS}
 
 
 @user_errors
@@ -82,7 +65,7 @@ def eval_command(
         bool, typer.Option("--real", help="Print only the real-data floor: n training images vs the test set.")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generator's noise.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="torch device for generator and evaluator.")] = "cpu",
+    device: DeviceOption = None,
 ) -> None:
     """Score a run's samples with every metric and write RUN_DIR/eval.json, beside the real-data floor."""
     from ganlab.metrics.suite import ALL_METRICS, FLOOR_MAX, MetricSuite
@@ -93,6 +76,10 @@ def eval_command(
     if not real and run_dir is None:
         raise GanlabError("missing RUN_DIR (or pass --real for the real-data floor)")
     started = time.perf_counter()
+    if device is None:
+        from ganlab.train.trainer import default_device
+
+        device = str(default_device())
     suite = MetricSuite(data_dir=data_dir, device=device)
     floor_n = min(n, FLOOR_MAX)  # the evaluator's held-out training images
     if real:
@@ -105,8 +92,8 @@ def eval_command(
     assert run_dir is not None
     g, config = load_generator(run_dir, which, device)
     if config.data.dataset == "ring":
-        scores, floor = _eval_ring(g, config, n, seed)
-        higher = {"modes_covered": True, "high_quality": True}
+        scores, floor = _eval_ring(g, config, n, seed, device)
+        higher = RING_METRICS
     else:
         images = generate(g, config, n, seed=seed, device=device)
         scores = suite(images)
@@ -125,18 +112,16 @@ def eval_command(
         "real_floor": floor,
         "higher_is_better": {name: higher[name] for name in scores},
         "seconds": round(seconds, 2),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
     }
     target = Path(run_dir) / "eval.json"
-    temp = target.with_suffix(".json.tmp")
-    temp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(temp, target)
+    atomic_write_json(target, result)
     if config.data.dataset == "ring":
         table = Table(title=f"{run_dir} ({which})")
         for column in ("metric", "better", "model", f"real (n={n})"):
             table.add_column(column)
         for name in scores:
-            table.add_row(name, "↑", _format(scores[name]), _format(floor[name]))
+            table.add_row(name, "↑", fmt(scores[name]), fmt(floor[name]))
     else:
         table = scores_table(f"{run_dir} ({which}, n={n})", scores, floor, floor_n)
     console.print(table)

@@ -8,8 +8,7 @@ evaluator's SHA-256, the dataset, the split and the index range.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from ganlab.errors import GanlabError
+from ganlab.files import atomic_write
 from ganlab.metrics.evaluator import MnistEvaluator
 
 
@@ -104,7 +104,7 @@ class ArrayCache:
             try:
                 with np.load(path, allow_pickle=False) as stored:
                     arrays = {name: stored[name] for name in stored.files}
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
                 arrays = None  # truncated or foreign file: recompute and overwrite
         if arrays is None:
             arrays = compute()
@@ -115,11 +115,7 @@ class ArrayCache:
     @staticmethod
     def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-            os.replace(temp, path)
+            atomic_write(path, lambda stream: np.savez(stream, **arrays))
         except OSError as error:
             raise GanlabError(f"cannot write the feature cache {path} ({error}); set GANLAB_CACHE_DIR") from error
 

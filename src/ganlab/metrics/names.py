@@ -1,4 +1,8 @@
-"""The metrics ganlab reports, and which way is better: importable without torch (configs use it)."""
+"""The metrics ganlab reports, which way is better, and how their values are shown: importable
+without torch (configs use it)."""
+
+import math
+from typing import Any
 
 # name -> higher_is_better (None: neither; closest to the real-data floor, about 1, is best).
 ALL_METRICS: dict[str, bool | None] = {
@@ -15,6 +19,9 @@ ALL_METRICS: dict[str, bool | None] = {
     "memorisation": None,
 }
 
+# The 2-D ring's metrics (VEEGAN's): both higher is better.
+RING_METRICS: dict[str, bool | None] = {"modes_covered": True, "high_quality": True}
+
 DESCRIPTIONS: dict[str, str] = {
     "fid": "Fréchet distance of evaluator features",
     "kid": "kernel distance, mean over 100 subsets",
@@ -28,3 +35,23 @@ DESCRIPTIONS: dict[str, str] = {
     "class_kl": "KL(sample class histogram || MNIST class prior)",
     "memorisation": "median NN-to-train distance, samples / test images",
 }
+
+
+def arrow(higher_is_better: bool | None) -> str:
+    """'↑' when higher is better, '↓' when lower is, '≈1' when closest to 1 is (memorisation)."""
+    return "↑" if higher_is_better is True else "↓" if higher_is_better is False else "≈1"
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table: '–' for missing or NaN, integers plainly, else `digits` significant."""
+    if value is None or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value == int(value) and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.{digits}g}" if abs(value) >= 1e-3 else f"{value:.2e}"

@@ -50,12 +50,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def arrow(name: str) -> str:
-    """'↑' when higher is better, '↓' when lower is, '≈1' for memorisation (closest to 1)."""
-    better = ALL_METRICS[name]
-    return "↑" if better is True else "↓" if better is False else "≈1"
-
-
 class MetricSuite:
     """Computes a chosen set of `ALL_METRICS` for generated MNIST images.
 
@@ -222,13 +216,6 @@ class MetricSuite:
 
         arrays = self.cache.get(key, compute)
         return {name: float(arrays[name]) for name in self.metrics}
-
-
-def real_floor(
-    n: int = 10000, data_dir: Path | str | None = None, metrics: list[str] | None = None, device: str = "cpu"
-) -> dict[str, float]:
-    """`MetricSuite(metrics, data_dir=data_dir, device=device).real_floor(n)`."""
-    return MetricSuite(metrics, data_dir=data_dir, device=device).real_floor(n)
 
 
 @torch.inference_mode()

@@ -71,14 +71,3 @@ def samples_gif(
     )
     return buffer.getvalue()
 
-
-def write_samples_gif(run_dir: Path, out: Path | None = None, max_frames: int = 24) -> Path | None:
-    """Write RUN_DIR/plots/samples.gif (or `out`); None when the run has no sample pictures."""
-    from ganlab.train.checkpoint import atomic_write_bytes
-
-    data = samples_gif(Path(run_dir) / "samples", max_frames)
-    if data is None:
-        return None
-    target = out or Path(run_dir) / "plots" / "samples.gif"
-    atomic_write_bytes(target, data)
-    return target

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,6 +24,9 @@ from typing import Any, Iterable
 import jinja2
 
 from ganlab.errors import GanlabError
+from ganlab.files import atomic_write_text, read_json, read_json_lines
+from ganlab.metrics.names import arrow, fmt
+from ganlab.report.plots import pyplot
 from ganlab.report.gif import sample_pictures, samples_gif
 
 CONTROL_COLOUR, VARIANT_COLOUR = "#1f77b4", "#ff7f0e"
@@ -32,30 +34,6 @@ LOG_TAIL_LINES = 40
 
 
 # Reading runs back -----------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    records = []
-    try:
-        with path.open() as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a kill
-                if isinstance(record, dict):
-                    records.append(record)
-    except OSError:
-        pass
-    return records
 
 
 def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -103,9 +81,6 @@ class RunView:
         seconds = self.info.get("seconds_per_epoch") or []
         return sum(seconds) / len(seconds) if seconds else None
 
-    def epoch_records(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("kind") == "epoch"]
-
     def eval_records(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("kind") == "eval"]
 
@@ -115,8 +90,8 @@ def load_run(
     epochs: int | None = None,
 ) -> RunView:  # fmt: skip
     """A RunView of a run directory; the state defaults to what run.json and eval.json say."""
-    info = _read_json(path / "run.json") or {}
-    evaluation = _read_json(path / "eval.json")
+    info = read_json(path / "run.json") or {}
+    evaluation = read_json(path / "eval.json")
     config_text = ""
     description = ""
     try:
@@ -146,7 +121,7 @@ def load_run(
         epochs=epochs,
         info=info,
         evaluation=evaluation,
-        records=_read_records(path / "metrics.jsonl"),
+        records=read_json_lines(path / "metrics.jsonl"),
         samples=sample_pictures(path / "samples"),
         log_tail=_log_tail(path / "log.txt") if state not in ("done",) else "",
         description=description,
@@ -158,6 +133,7 @@ def load_run(
 
 
 def data_uri(data: bytes, mime: str) -> str:
+    """`data` inline, as a data: URI."""
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
@@ -168,17 +144,8 @@ def _png_uri(path: Path) -> str | None:
         return None
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _figure_uri(fig: Any) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
@@ -220,7 +187,7 @@ def curves_plot(
     panels = [(key, title) for key, title in keys if any(_series(runs, kind, key) for _, _, runs in sides)]
     if not panels:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     columns = min(len(panels), 4)
@@ -253,29 +220,11 @@ LOSS_KEYS = [("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "mean D(x)")
 # Formatting ------------------------------------------------------------------------------------
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number for a table: '–' for missing or NaN, integers plainly, else `digits` significant."""
-    if value is None or isinstance(value, bool):
-        return "–" if value is None else str(value)
-    if not isinstance(value, (int, float)):
-        return str(value)
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value == int(value) and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.{digits}g}" if abs(value) >= 1e-3 else f"{value:.2e}"
-
-
 def fmt_p(p: float) -> str:
+    """A p-value for a table: '< 0.001' below that, else three decimals."""
     if p is None or math.isnan(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def arrow(higher_is_better: bool | None) -> str:
-    return "↑" if higher_is_better is True else "↓" if higher_is_better is False else "≈"
 
 
 def _environment() -> jinja2.Environment:
@@ -314,7 +263,7 @@ def render_run(run_dir: Path, max_frames: int = 24) -> str:
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file() and not (run_dir / "config.yaml").is_file():
         raise GanlabError(f"{run_dir} is neither a run directory (no run.json) nor a study directory (no study.yaml)")
-    marker = _read_json(run_dir / "study-run.json") or {}
+    marker = read_json(run_dir / "study-run.json") or {}
     run = load_run(run_dir)
     if marker.get("state") == "failed" and run.state != "failed":
         run.state, run.detail = "failed", str(marker.get("error", ""))
@@ -444,7 +393,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 def study_views(study_dir: Path, pictures: bool = True, max_frames: int = 12) -> dict[str, Any]:
     """Everything the study page shows, as plain data (also used by tests)."""
-    from ganlab.study.runner import FLOOR, read_json, study_states
+    from ganlab.study.runner import FLOOR, study_states
 
     record, states = study_states(study_dir)
     spec = record.spec
@@ -511,16 +460,8 @@ def write_report(path: Path, out: Path | None = None, max_frames: int | None = N
     else:
         html = render_run(path, max_frames or 24)
     target = Path(out) if out is not None else path / "report.html"
-    _atomic_write_text(target, html)
+    try:
+        atomic_write_text(target, html)
+    except OSError as err:
+        raise GanlabError(f"cannot write the report to {target}: {err.strerror or err}") from None
     return target
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temp, path)

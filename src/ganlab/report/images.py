@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganlab.train.checkpoint import atomic_write_bytes
+from ganlab.files import atomic_write_bytes
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 2, pad: int = 2) -> Image.Image:

@@ -6,10 +6,11 @@ import io
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ganlab.train.checkpoint import atomic_write_bytes
+from ganlab.files import atomic_write_bytes
 
 
-def _pyplot():
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +75,7 @@ def plot_losses(
     steps = [r for r in records if r["kind"] in ("step", "epoch")]
     per_step = [r for r in steps if r["kind"] == "step"]
     per_epoch = [r for r in steps if r["kind"] == "epoch"]
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=90)
     for key, colour, label in (("d_loss", "#1f77b4", "discriminator"), ("g_loss", "#ff7f0e", "generator")):
         if per_step:
@@ -101,7 +102,7 @@ def plot_metrics(
     `events` marked as dashed vertical lines."""
     evals = [r for r in records if r["kind"] == "eval"]
     names = [k for k in evals[0] if k not in ("kind", "epoch", "step")] if evals else []
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.4), dpi=90, squeeze=False)
     for ax, name in zip(axes[0], names):
         ax.plot([r["epoch"] for r in evals], [r[name] for r in evals], marker="o", lw=2, color="#9467bd")

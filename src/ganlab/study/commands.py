@@ -1,8 +1,5 @@
-"""CLI for studies and reports: `ganlab study run|status|list|show` and `ganlab report`.
-
-The lead's cli.py mounts them:  app.add_typer(study_app, name="study");
-app.command("report")(report_command).
-"""
+"""CLI for studies and reports: `ganlab study run|status|verdicts|list|show` and `ganlab report`
+(mounted by cli.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from ganlab.console import DataDirOption, user_errors
+from ganlab.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
 
 
@@ -78,9 +75,7 @@ def run_command(
         Optional[int], typer.Option("--eval-n", min=11, help="Samples scored per run for the final metrics (default 10000).")
     ] = None,
     data_dir: DataDirOption = None,
-    device: Annotated[
-        Optional[str], typer.Option("--device", help="torch device of every run (default: cuda when present, else cpu).")
-    ] = None,
+    device: DeviceOption = None,
     backend: Annotated[
         str, typer.Option("--backend", help="local (worker processes here) or ray (needs `pip install 'ganlab\\[ray]'`).")
     ] = "local",
@@ -222,7 +217,8 @@ def unhealthy(runs: list) -> str:
 
 def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
     """The summary of verdicts as plain text: (header, rows), one row per variant."""
-    from ganlab.report.html import fmt, study_views
+    from ganlab.metrics.names import fmt
+    from ganlab.report.html import study_views
 
     views = study_views(study_dir, pictures=False)
     metrics = views["spec"].metrics

@@ -3,7 +3,7 @@
 Layout of a study directory:
 
     study.yaml                      the resolved spec, seeds, epochs scale, eval n (`spec.StudyRecord`)
-    floor.json                      the real-data floor per dataset, copied from the first eval.json
+    floor.json                      the real-data floor per dataset (the worker's --floor, once)
     runs/<config>/seed-<k>/         a normal run directory (config.yaml, run.json, metrics.jsonl, ...)
         log.txt                     the worker's stdout and stderr, one block per attempt
         study-run.json              the runner's record: state, pid, host, exit code, error
@@ -18,14 +18,11 @@ failed, and `ganlab study status` works from another shell while the study runs.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import datetime as dt
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from ganlab.config import RunConfig
+from ganlab.files import atomic_write_json, read_json, utc_now
 from ganlab.study.spec import StudyError, StudyRecord, StudySpec, read_record, resolve_config, run_overrides, write_record
 
 State = Literal["done", "running", "failed", "stale", "incomplete", "pending"]
@@ -41,28 +39,6 @@ TO_RUN: tuple[State, ...] = ("pending", "incomplete", "failed")
 MARKER = "study-run.json"
 LOG = "log.txt"
 FLOOR = "floor.json"
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(data, indent=2) + "\n")
-    os.replace(temp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from a file, or None when it is missing or damaged."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # The plan: one task per (config, seed) ---------------------------------------------------------
@@ -90,6 +66,7 @@ class RunTask:
 
 
 def run_path(study_dir: Path, name: str, seed: int) -> Path:
+    """The run directory of config `name`, seed `seed`, in a study."""
     return Path(study_dir) / "runs" / name / f"seed-{seed}"
 
 
@@ -221,7 +198,7 @@ def execute(task: RunTask, options: Options) -> Outcome:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(options.threads)
     env["PYTHONUNBUFFERED"] = "1"
-    started, start = now(), time.perf_counter()
+    started, start = utc_now(), time.perf_counter()
     with log_path.open("a") as log:
         log.write(f"=== attempt {attempt}, {started}, {socket.gethostname()}: {' '.join(command)}\n")
         log.flush()
@@ -230,13 +207,13 @@ def execute(task: RunTask, options: Options) -> Outcome:
         except OSError as err:
             log.write(f"error: cannot start the worker: {err}\n")
             return _finish(task, marker_path, attempt, started, start, 127, f"cannot start the worker: {err}")
-        _write_json(
+        atomic_write_json(
             marker_path,
             {"state": "running", "attempt": attempt, "pid": process.pid, "host": socket.gethostname(),
              "started": started, "command": command, **task.recipe},
         )  # fmt: skip
         exit_code = process.wait()
-        log.write(f"=== exit code {exit_code}, {now()}\n")
+        log.write(f"=== exit code {exit_code}, {utc_now()}\n")
     error = "" if exit_code == 0 else _last_error(log_path) or f"exit code {exit_code}"
     return _finish(task, marker_path, attempt, started, start, exit_code, error)
 
@@ -245,17 +222,17 @@ def _finish(task: RunTask, marker: Path, attempt: int, started: str, start: floa
     seconds = time.perf_counter() - start
     info_path = task.path / "run.json"
     info = read_json(info_path)
-    if code != 0 and info is not None and info.get("status") == "running":
-        # The process died without saying so (killed, out of memory): record it in run.json too.
-        info.update(status="failed", ended=now(), error=f"worker exit code {code}: {error}")
-        _write_json(info_path, info)
-    trained = info is not None and info.get("status") == "complete"
     # Ctrl-C or a kill by the user (SIGINT, SIGTERM): not a failure of the run, which resumes.
     interrupted = code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM)
-    _write_json(
+    if code != 0 and info is not None and info.get("status") == "running":
+        # The process died without saying so (killed, out of memory): record it in run.json too.
+        info.update(status="interrupted" if interrupted else "failed", ended=utc_now(), error=f"worker exit code {code}: {error}")
+        atomic_write_json(info_path, info)
+    trained = info is not None and info.get("status") == "complete"
+    atomic_write_json(
         marker,
         {"state": "done" if code == 0 else "interrupted" if interrupted else "failed", "attempt": attempt, "exit_code": code,
-         "phase": "eval" if trained else "train", "started": started, "ended": now(),
+         "phase": "eval" if trained else "train", "started": started, "ended": utc_now(),
          "seconds": round(seconds, 1), "error": error, "log": LOG, **task.recipe},
     )  # fmt: skip
     return Outcome(task, code == 0, code, seconds, error)
@@ -419,10 +396,10 @@ def compute_floor(study_dir: Path, options: Options) -> str:
         command += ["--device", options.device]
     log_path = Path(study_dir) / "floor-log.txt"
     with log_path.open("a") as log:
-        log.write(f"=== {now()}: {' '.join(command)}\n")
+        log.write(f"=== {utc_now()}: {' '.join(command)}\n")
         log.flush()
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
-        log.write(f"=== exit code {code}, {now()}\n")
+        log.write(f"=== exit code {code}, {utc_now()}\n")
     return "" if code == 0 else (_last_error(log_path) or f"exit code {code}")
 
 
@@ -454,7 +431,7 @@ def write_floor(study_dir: Path, tasks: list[RunTask]) -> dict[str, Any]:
                 "source": str(task.path.relative_to(study_dir) / "eval.json"),
             }
     if floors:
-        _write_json(path, floors)
+        atomic_write_json(path, floors)
     return floors
 
 

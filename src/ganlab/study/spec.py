@@ -107,7 +107,7 @@ class StudySpec(_Model):
     experiments: Annotated[list[Experiment], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _names_are_unique_and_safe(self) -> "StudySpec":
+    def _names_and_metrics_are_valid(self) -> "StudySpec":
         ids = [e.id for e in self.experiments]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
@@ -115,6 +115,12 @@ class StudySpec(_Model):
         for name in self.configs:
             if not re.match(SAFE_NAME, name):
                 raise ValueError(f"configs: name {name!r} must match {SAFE_NAME} (it names a directory)")
+        from ganlab.metrics.names import ALL_METRICS, RING_METRICS
+
+        known = [*ALL_METRICS, *RING_METRICS]
+        unknown = [m for m in self.metrics if m not in known]
+        if unknown:
+            raise ValueError(f"metrics: unknown {', '.join(unknown)}; known: {', '.join(known)}")
         return self
 
     def config_names(self) -> list[str]:
@@ -269,7 +275,8 @@ class StudyRecord(_Model):
 
 
 def write_record(study_dir: Path, record: StudyRecord) -> None:
-    from ganlab.train.checkpoint import atomic_write_text
+    """Write the study directory's study.yaml (the resolved spec and how it is run), atomically."""
+    from ganlab.files import atomic_write_text
 
     study_dir.mkdir(parents=True, exist_ok=True)
     header = "# Written by `ganlab study run`: the study's spec, seeds and scale. Run it again to resume.\n"

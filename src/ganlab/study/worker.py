@@ -76,14 +76,11 @@ def floor(args: argparse.Namespace) -> None:
     needs, so the runs' evaluations, started in parallel next, read them instead of all
     computing the same arrays at once.
     """
-    import json
-    import os
-    import tempfile
-
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from ganlab.files import atomic_write_json, read_json
     from ganlab.metrics.suite import ALL_METRICS, MetricSuite
 
     device = args.device or "cpu"
@@ -92,18 +89,12 @@ def floor(args: argparse.Namespace) -> None:
     values = suite.real_floor(args.eval_n)
     suite(torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)))  # warms the model-side references
     target = args.floor / "floor.json"
-    try:
-        floors = json.loads(target.read_text())
-    except (OSError, ValueError):
-        floors = {}
+    floors = read_json(target) or {}
     floors["mnist"] = {
         "n": args.eval_n, "metrics": values, "higher_is_better": {k: ALL_METRICS[k] for k in values},
         "evaluator_sha256": suite.evaluator_sha, "source": "MetricSuite.real_floor",
     }  # fmt: skip
-    fd, temp = tempfile.mkstemp(dir=args.floor, prefix=".floor.json.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(floors, indent=2) + "\n")
-    os.replace(temp, target)
+    atomic_write_json(target, floors)
     print("  ".join(f"{k} {v:.4g}" for k, v in values.items()), flush=True)
 
 

@@ -8,54 +8,25 @@ temporary file in the same folder, fsync'd, then renamed over the target.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from ganlab.errors import GanlabError
+from ganlab.files import atomic_write
 
 
 class CheckpointError(GanlabError):
     """A checkpoint is missing, unreadable or does not match the model."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a reader sees the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
 def _save_tensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    atomic_write(path, lambda stream: stream.write(data))
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -116,6 +87,15 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
 
 
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint was saved after, read from its metadata; None if there is none."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})["info"])["epoch"]
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def save_checkpoint(
     path: Path,
     modules: dict[str, nn.Module],
@@ -125,8 +105,8 @@ def save_checkpoint(
 ) -> None:
     """One atomic file with everything needed to continue a run exactly where it stopped.
 
-    `extra_tensors` holds things like the RNG state and the fixed noise; `info` must be JSON-able
-    (counters, the config).
+    `extra_tensors` holds things like the RNG state; `info` must be JSON-able (counters, the
+    config).
     """
     tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
     opt_meta = {}

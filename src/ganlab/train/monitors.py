@@ -337,6 +337,7 @@ class Monitors:
         self.history_windows = max(1, round(config.oscillation_history / config.every))
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.epoch_start: tuple[int, int] | None = None  # (epoch, its first step - 1), see begin_epoch
         self._reset()
 
     def _reset(self) -> None:
@@ -355,6 +356,12 @@ class Monitors:
         self.rollbacks = 0
 
     # -- inputs -------------------------------------------------------------------------------
+
+    def begin_epoch(self, epoch: int, steps_before: int) -> None:
+        """Place what follows in `epoch`, whose first step is `steps_before + 1`. Without it, steps
+        are placed as if every epoch had `steps_per_epoch` steps, which an epoch cut short by an
+        action (and the rollback after it) breaks."""
+        self.epoch_start = (epoch, steps_before)
 
     def observe_steps(self, rows: np.ndarray, weight_norm: float) -> list[Event]:
         """Per-step stats (n, len(names)) of the n steps after `seen_step`, and the weights' norm."""
@@ -445,11 +452,16 @@ class Monitors:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _epoch(self, step: int) -> int:
-        return max(1, -(-step // self.steps_per_epoch))
+    def _position(self, step: int) -> tuple[int, float]:
+        """(epoch, x) of a step, x in epochs as the trainer's step records have it."""
+        if self.epoch_start is None:
+            return max(1, -(-step // self.steps_per_epoch)), step / self.steps_per_epoch
+        epoch, before = self.epoch_start
+        return epoch, epoch - 1 + (step - before) / self.steps_per_epoch
 
     def _record(self, step: int) -> dict[str, Any]:
-        return {"kind": "monitor", "epoch": self._epoch(step), "step": step, "x": step / self.steps_per_epoch}
+        epoch, x = self._position(step)
+        return {"kind": "monitor", "epoch": epoch, "step": step, "x": x}
 
     def _update(self, step: int, key: str, signal: Signal | None) -> list[Event]:
         """Open an episode (fire an event) when `key`'s condition starts to hold; close it at the
@@ -471,10 +483,11 @@ class Monitors:
             action = "keep-best"
         if action != "warn" and self.action is None:
             self.action = action
+        epoch, x = self._position(step)
         event = Event(
             step=step,
-            epoch=self._epoch(step),
-            x=round(step / self.steps_per_epoch, 4),
+            epoch=epoch,
+            x=round(x, 4),
             monitor=signal.monitor,
             signal=signal.signal,
             value=float(signal.value),
@@ -489,7 +502,7 @@ class Monitors:
 
     def _close(self, key: str, step: int) -> Event:
         index = self.open.pop(key)
-        self.events[index] = replace(self.events[index], until_step=step, until_x=round(step / self.steps_per_epoch, 4))
+        self.events[index] = replace(self.events[index], until_step=step, until_x=round(self._position(step)[1], 4))
         return self.events[index]
 
     @property
@@ -524,6 +537,8 @@ class Monitors:
     # -- state (kept in each checkpoint, so a resumed run continues the same history) ----------
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything the detectors remember, JSON-able, for the checkpoint (a resumed run goes on
+        as if it had never stopped)."""
         return {
             "seen_step": self.seen_step,
             "pending": self.pending,
@@ -541,6 +556,7 @@ class Monitors:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what `state_dict` saved."""
         self._reset()
         for key in ("seen_step", "pending", "windows", "spans", "d_wins_steps", "best_modes", "evals"):
             setattr(self, key, state[key])

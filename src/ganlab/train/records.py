@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import platform
 import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ganlab.config import RunConfig, load_config_file, to_yaml
 from ganlab.errors import GanlabError
-from ganlab.train.checkpoint import atomic_write_text
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+from ganlab.files import atomic_write_json, atomic_write_text, read_json_lines, utc_now
 
 
 def versions() -> dict[str, str]:
@@ -70,13 +65,16 @@ class RunDir:
         return self.path / "checkpoints" / "best.safetensors"
 
     def weights(self, which: str = "final") -> Path:
+        """The generator and discriminator weights saved at the end (`final`) or kept as `which`."""
         return self.path / "weights" / f"{which}.safetensors"
 
     def exists(self) -> bool:
+        """Whether a run was created here (it has a run.json)."""
         return self.info_path.is_file()
 
     # run.json ---------------------------------------------------------------------------------
     def read_info(self) -> dict[str, Any]:
+        """run.json; a clear error when it is missing or damaged."""
         try:
             return json.loads(self.info_path.read_text())
         except FileNotFoundError:
@@ -85,9 +83,11 @@ class RunDir:
             raise GanlabError(f"{self.info_path}: damaged JSON ({err})") from None
 
     def write_info(self, info: dict[str, Any]) -> None:
-        atomic_write_text(self.info_path, json.dumps(info, indent=2) + "\n")
+        """Replace run.json atomically."""
+        atomic_write_json(self.info_path, info)
 
     def update_info(self, **fields: Any) -> dict[str, Any]:
+        """Set `fields` in run.json; returns the updated record."""
         info = self.read_info()
         info.update(fields)
         self.write_info(info)
@@ -95,6 +95,7 @@ class RunDir:
 
     # config -----------------------------------------------------------------------------------
     def read_config(self) -> RunConfig:
+        """The run's resolved config (config.yaml)."""
         if not self.config_path.is_file():
             raise GanlabError(f"{self.path} is not a run directory (no config.yaml)")
         return load_config_file(self.config_path)
@@ -107,14 +108,17 @@ class RunDir:
                 f"{self.path} already holds a run (status: {status}); "
                 "use --resume to continue it or --out to choose another directory"
             )
-        for sub in ("samples", "plots", "checkpoints", "weights"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config_path, to_yaml(config))
+        try:
+            for sub in ("samples", "plots", "checkpoints", "weights"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.config_path, to_yaml(config))
+        except OSError as err:
+            raise GanlabError(f"cannot create the run directory {self.path}: {err.strerror or err}") from None
         self.write_info(
             {
                 "name": config.name,
                 "status": "created",
-                "created": now(),
+                "created": utc_now(),
                 "host": socket.gethostname(),
                 "argv": sys.argv,
                 "versions": versions(),
@@ -127,18 +131,14 @@ class RunDir:
 
     # metrics.jsonl ----------------------------------------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Append records to metrics.jsonl, one JSON object per line."""
         with self.metrics_path.open("a") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)
 
-    def read_metrics(self) -> Iterator[dict[str, Any]]:
-        if not self.metrics_path.is_file():
-            return
-        with self.metrics_path.open() as f:
-            for line in f:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill; the resumed run writes it again
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl; a line cut short by a kill is skipped (a resumed run
+        writes it again)."""
+        return read_json_lines(self.metrics_path)
 
     def truncate_metrics(self, epochs_done: int) -> None:
         """Drop records past the last checkpoint, so a resumed run does not log an epoch twice."""

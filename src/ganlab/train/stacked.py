@@ -45,7 +45,16 @@ from ganlab.errors import GanlabError
 from ganlab.losses import LOSSES, AdversarialLoss
 from ganlab.models import DATA_SHAPES
 from ganlab.models.noise import sample_noise
-from ganlab.train.trainer import FIXED_NOISE_SIZE, GAN, STATS, build_gan, build_optimizer, draw, load_training_data
+from ganlab.train.trainer import (
+    FIXED_NOISE_SIZE,
+    GAN,
+    build_gan,
+    build_optimizer,
+    default_device,
+    draw,
+    load_training_data,
+    stats_records,
+)
 
 # Dotted config fields in which members may differ; every other field must be equal.
 MAY_DIFFER = (
@@ -428,11 +437,12 @@ def train_stacked(
     the loss plot, final weights), but no checkpoint and no in-training evaluation.
     """
     from ganlab.train.checkpoint import save_weights
-    from ganlab.train.records import RunDir, now
+    from ganlab.files import utc_now
+    from ganlab.train.records import RunDir
 
     if outs is not None and len(outs) != len(configs):
         raise GanlabError(f"train_stacked: {len(configs)} configs but {len(outs)} run directories")
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     runs = [RunDir(Path(out)) for out in outs] if outs is not None else []
     for run, config in zip(runs, configs):
         run.create(config)
@@ -447,7 +457,7 @@ def train_stacked(
     for i, run in enumerate(runs):
         run.update_info(
             status="running",
-            started=now(),
+            started=utc_now(),
             device=str(device),
             steps_per_epoch=steps_per_epoch,
             stacked={"members": len(configs), "index": i},
@@ -475,7 +485,7 @@ def train_stacked(
     for i, run in enumerate(runs):
         member = sgan.member(i)
         save_weights(run.weights("final"), {"g": member.g, "d": member.d}, {"epoch": str(epochs)})
-        run.update_info(status="complete", ended=now())
+        run.update_info(status="complete", ended=utc_now())
     return sgan
 
 
@@ -492,15 +502,7 @@ def _write_member_epoch(
     from ganlab.report.images import image_grid, save_png, scatter_2d
     from ganlab.report.plots import plot_losses
 
-    first_step = step - len(stats)
-    records = [
-        {"kind": "step", "epoch": epoch, "step": first_step + i + 1, "x": epoch - 1 + (i + 1) / steps_per_epoch}
-        | dict(zip(STATS, row.tolist()))
-        for i, row in enumerate(stats)
-        if (first_step + i + 1) % config.train.log_every == 0
-    ]
-    records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
-    run.append_metrics(records)
+    run.append_metrics(stats_records(stats, epoch, step, steps_per_epoch, config.train.log_every))
     samples = draw(gan.g, fixed_z, config)
     picture = scatter_2d(samples, title=f"epoch {epoch}") if config.data.dataset == "ring" else image_grid(samples)
     save_png(run.samples / f"epoch_{epoch:03d}.png", picture)

@@ -9,8 +9,6 @@ steps (no sync per step), and may stop the run or roll it back (`ganlab.train.mo
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -28,12 +26,13 @@ from ganlab.models.noise import sample_noise
 from ganlab.report.images import image_grid, save_png, scatter_2d
 from ganlab.report.plots import plot_losses, plot_metrics
 from ganlab.train.allocator import keep_freed_memory
-from ganlab.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from ganlab.files import atomic_copy, utc_now
+from ganlab.train.checkpoint import checkpoint_epoch, load_checkpoint, load_weights, save_checkpoint, save_weights
 from ganlab.train.engine import Engine
 from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
 from ganlab.train.monitors import Event, Monitors, SampleProbe
 from ganlab.train.progress import Progress
-from ganlab.train.records import RunDir, now
+from ganlab.train.records import RunDir
 from ganlab.train.rng import rng_state, seed_everything, set_rng_state
 
 # Names of the per-step statistics, in the order `train_step` stacks them.
@@ -154,6 +153,7 @@ def draw(g: nn.Module, z: torch.Tensor, config: RunConfig) -> torch.Tensor:
 
 
 def default_device() -> torch.device:
+    """CUDA when a GPU is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -207,6 +207,7 @@ def train(
         extra, info = load_checkpoint(run.checkpoint, {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d})
         epoch, step = info["epoch"], info["step"]
         set_rng_state(extra, info["rng"])
+        restore_best(run, info)
         if "monitors" in info:
             watch.monitors.load_state_dict(info["monitors"])
         else:  # a checkpoint from before the monitors: they start afresh here
@@ -219,7 +220,7 @@ def train(
     epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, evaluate, reference, watch)
     seconds = run.read_info().get("seconds_per_epoch", [])[:epoch]
     run.update_info(
-        status="running", started=now(), steps_per_epoch=steps_per_epoch, **gan.engine.describe(), **watch.info()
+        status="running", started=utc_now(), steps_per_epoch=steps_per_epoch, **gan.engine.describe(), **watch.info()
     )
     try:
         with bar:
@@ -229,6 +230,7 @@ def train(
                     continue
                 start = time.perf_counter()
                 epoch += 1
+                watch.monitors.begin_epoch(epoch, step)
                 perm = torch.randperm(len(x_train), device=device)
                 stats = []
                 for i in range(steps_per_epoch):
@@ -248,10 +250,10 @@ def train(
             final = watch.finish(gan)
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        run.update_info(status=status, ended=now(), error=f"{type(err).__name__}: {err}")
+        run.update_info(status=status, ended=utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     save_weights(run.weights("final"), {"g": gan.g, "d": gan.d}, {"epoch": str(epoch), "weights": final})
-    run.update_info(status="complete", ended=now(), final_weights=final, **watch.info())
+    run.update_info(status="complete", ended=utc_now(), final_weights=final, **watch.info())
     return run
 
 
@@ -364,6 +366,20 @@ class Watch:
         return "last"
 
 
+def stats_records(stats: np.ndarray, epoch: int, step: int, steps_per_epoch: int, log_every: int) -> list[dict]:
+    """metrics.jsonl records of an epoch's per-step stats (rows, len(STATS)) ending at `step`:
+    every `log_every`-th step, at x = its position in epochs, then the epoch's means."""
+    first_step = step - len(stats)
+    records = [
+        {"kind": "step", "epoch": epoch, "step": first_step + i + 1, "x": epoch - 1 + (i + 1) / steps_per_epoch}
+        | dict(zip(STATS, row.tolist()))
+        for i, row in enumerate(stats)
+        if (first_step + i + 1) % log_every == 0
+    ]
+    records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
+    return records
+
+
 @dataclass
 class EpochEnd:
     """What each epoch leaves in the run directory, in an order that survives a kill at any point:
@@ -380,14 +396,7 @@ class EpochEnd:
     def __call__(self, gan: GAN, epoch: int, step: int, stats: np.ndarray) -> dict[str, float]:
         """Write the epoch's records and files; returns the evaluation scores, if any."""
         config, run = self.config, self.run
-        first_step = step - len(stats)
-        records = [
-            {"kind": "step", "epoch": epoch, "step": first_step + i + 1, "x": epoch - 1 + (i + 1) / self.steps_per_epoch}
-            | dict(zip(STATS, row.tolist()))
-            for i, row in enumerate(stats)
-            if (first_step + i + 1) % config.train.log_every == 0
-        ]
-        records.append({"kind": "epoch", "epoch": epoch, "step": step} | dict(zip(STATS, stats.mean(axis=0).tolist())))
+        records = stats_records(stats, epoch, step, self.steps_per_epoch, config.train.log_every)
         scores: dict[str, float] = {}
         evaluate_now = epoch % max(config.train.eval_every, 1) == 0 or epoch == config.train.epochs
         evaluate_now &= self.watch is None or self.watch.action is None  # weights about to go, or NaN
@@ -409,21 +418,36 @@ class EpochEnd:
             else image_grid(samples)
         )
         save_png(run.samples / f"epoch_{epoch:03d}.png", picture)
-        history = list(run.read_metrics())
+        history = run.read_metrics()
         plot_losses(history, run.plots / "losses.png", title=f"{config.name}: losses", events=events)
         if scores or (events and run.plots.joinpath("metrics.png").is_file()):
             plot_metrics(history, run.plots / "metrics.png", title=f"{config.name}: sample quality", events=events)
 
+        # The checkpoint records which epoch is best, so a kill between the two copies below is
+        # repaired on resume (`restore_best`).
+        best = run.read_info().get("best")
+        improved = bool(scores) and is_better(config, scores, best and best["value"])
+        if improved:
+            name = BEST_BY[config.data.dataset][0]
+            best = {"epoch": epoch, "metric": name, "value": scores[name]}
         rng_tensors, rng_values = rng_state()
-        info = {"epoch": epoch, "step": step, "rng": rng_values}
+        info = {"epoch": epoch, "step": step, "rng": rng_values, "best": best, "config": config.model_dump(mode="json")}
         if self.watch is not None:
             info["monitors"] = self.watch.monitors.state_dict()
         modules, optimizers = {"g": gan.g, "d": gan.d}, {"g": gan.opt_g, "d": gan.opt_d}
-        save_checkpoint(run.checkpoint, modules, optimizers, rng_tensors | {"fixed_z": self.fixed_z}, info)
-        best = run.read_info().get("best")
-        if scores and is_better(config, scores, best and best["value"]):
-            name = BEST_BY[config.data.dataset][0]
-            shutil.copyfile(run.checkpoint, run.best_checkpoint.with_suffix(".tmp"))
-            os.replace(run.best_checkpoint.with_suffix(".tmp"), run.best_checkpoint)
-            run.update_info(best={"epoch": epoch, "metric": name, "value": scores[name]})
+        save_checkpoint(run.checkpoint, modules, optimizers, rng_tensors, info)
+        if improved:
+            atomic_copy(run.checkpoint, run.best_checkpoint)
+            run.update_info(best=best)
         return scores
+
+
+def restore_best(run: RunDir, info: dict) -> None:
+    """After a kill: make `best.safetensors` and run.json's `best` agree with the last checkpoint's
+    record of the best epoch (the kill may have come between the checkpoint and the copy)."""
+    best = info.get("best")
+    if best is None:  # no evaluation yet, or a checkpoint from before it recorded the best
+        return
+    if best["epoch"] == info["epoch"] and checkpoint_epoch(run.best_checkpoint) != info["epoch"]:
+        atomic_copy(run.checkpoint, run.best_checkpoint)
+    run.update_info(best=best)
