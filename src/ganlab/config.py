@@ -114,6 +114,8 @@ class TrainConfig(_Section):
     # autocast and CUDA graphs (torch.compile "reduce-overhead") on a GPU.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: Literal["auto", "eager", "default", "reduce-overhead", "max-autotune"] = "auto"
+    # Mirror metrics, samples and monitor events into RUN_DIR/tensorboard (ganlab[tensorboard]).
+    tensorboard: bool = False
 
     @field_validator("eval_metrics")
     @classmethod

@@ -34,6 +34,7 @@ from ganlab.train.monitors import Event, Monitors, SampleProbe
 from ganlab.train.progress import Progress
 from ganlab.train.records import RunDir
 from ganlab.train.rng import rng_state, seed_everything, set_rng_state
+from ganlab.train.tensorboard import TensorBoardLog
 
 # Names of the per-step statistics, in the order `train_step` stacks them.
 STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
@@ -217,7 +218,10 @@ def train(
 
     reference = x_train[:2000] if config.data.dataset == "ring" else None
     evaluate = make_evaluator(config, data_dir, device)
-    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, evaluate, reference, watch)
+    tensorboard = None
+    if config.train.tensorboard:
+        tensorboard = TensorBoardLog(run.path / "tensorboard", step, len(watch.monitors.events))
+    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, evaluate, reference, watch, tensorboard)
     seconds = run.read_info().get("seconds_per_epoch", [])[:epoch]
     run.update_info(
         status="running", started=utc_now(), steps_per_epoch=steps_per_epoch, **gan.engine.describe(), **watch.info()
@@ -252,6 +256,9 @@ def train(
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         run.update_info(status=status, ended=utc_now(), error=f"{type(err).__name__}: {err}")
         raise
+    finally:
+        if tensorboard is not None:
+            tensorboard.close()
     save_weights(run.weights("final"), {"g": gan.g, "d": gan.d}, {"epoch": str(epoch), "weights": final})
     run.update_info(status="complete", ended=utc_now(), final_weights=final, **watch.info())
     return run
@@ -392,6 +399,7 @@ class EpochEnd:
     evaluate: Evaluate | None
     reference: torch.Tensor | None = None
     watch: Watch | None = None
+    tensorboard: TensorBoardLog | None = None
 
     def __call__(self, gan: GAN, epoch: int, step: int, stats: np.ndarray) -> dict[str, float]:
         """Write the epoch's records and files; returns the evaluation scores, if any."""
@@ -418,6 +426,8 @@ class EpochEnd:
             else image_grid(samples)
         )
         save_png(run.samples / f"epoch_{epoch:03d}.png", picture)
+        if self.tensorboard is not None:
+            self.tensorboard.write(records, picture, step, events)
         history = run.read_metrics()
         plot_losses(history, run.plots / "losses.png", title=f"{config.name}: losses", events=events)
         if scores or (events and run.plots.joinpath("metrics.png").is_file()):
