@@ -165,3 +165,10 @@ def test_sample_out_that_is_a_directory_is_a_clear_error(tmp_path: Path):
     save_weights(run.weights("final"), {"g": build_generator(config), "d": build_discriminator(config)})
     result = runner.invoke(app, ["sample", str(run.path), "--out", str(tmp_path)])
     assert result.exit_code == 2 and f"cannot write {tmp_path}" in result.output
+
+
+def test_a_stale_data_dir_variable_does_not_block_a_ring_run(tmp_path: Path):
+    result = runner.invoke(app, ["train", "--dry-run", *TINY_RING], env={"GANLAB_DATA_DIR": str(tmp_path / "gone")})
+    assert result.exit_code == 0, result.output
+    typo = runner.invoke(app, ["train", "--dry-run", "--data-dir", str(tmp_path / "gone"), *TINY_RING], env={"COLUMNS": "250"})
+    assert typo.exit_code == 2 and "does not exist" in typo.output

@@ -25,6 +25,15 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path: Path):
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    atomic_write_json(tmp_path / "eval.json", {})
+    assert (tmp_path / "eval.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
 def test_copy_and_reads(tmp_path: Path):
     (tmp_path / "a.bin").write_bytes(b"\x00weights")
     atomic_copy(tmp_path / "a.bin", tmp_path / "sub" / "b.bin")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ganlab.errors import GanlabError
 from ganlab.metrics import features as features_module
-from ganlab.metrics.names import arrow
+from ganlab.metrics.names import arrow, metric_arrow
 from ganlab.metrics.suite import ALL_METRICS, MetricSuite
 
 N_REAL, N_TRAIN = 2000, 3000
@@ -175,6 +175,9 @@ def test_subset_and_disk_cache(suite, pool, monkeypatch):
     assert scores["fid"] == pytest.approx(suite.score_features(feats)["fid"], rel=1e-9)
     assert fresh.higher_is_better == {"fid": False, "classes_covered": True}
     assert tuple(arrow(ALL_METRICS[m]) for m in ("fid", "recall", "memorisation")) == ("↓", "↑", "≈1")
+    # A report's curves of a run without eval.json still know which way is better.
+    assert (metric_arrow("fid"), metric_arrow("modes_covered"), metric_arrow("custom")) == ("↓", "↑", "")
+    assert metric_arrow("custom", {"custom": True}) == "↑"
 
 
 def test_errors():  # needs no MNIST: every check comes before the reference is loaded

@@ -383,6 +383,11 @@ def test_rollback_then_keep_best(tmp_path: Path, one_thread):
     info = run.read_info()
     assert [(e["monitor"], e["action"]) for e in info["events"]] == [("d-wins", "rollback"), ("d-wins", "keep-best")]
     assert info["health"] == "d-wins" and info["final_weights"] == f"best (epoch {info['best']['epoch']})"
+    # Each event sits where the trainer logged its step, though the first epoch was cut short.
+    steps = {r["step"]: r for r in run.read_metrics() if r["kind"] == "step"}
+    assert [(e["epoch"], e["x"]) for e in info["events"]] == [
+        (steps[e["step"]]["epoch"], round(steps[e["step"]]["x"], 4)) for e in info["events"]
+    ]
     best, final = load_file(run.best_checkpoint), load_file(run.weights("final"))
     assert all(torch.equal(best[k], final[k]) for k in final)
     last = load_file(run.checkpoint)

@@ -60,3 +60,27 @@ def test_a_resumed_log_drops_what_the_killed_run_wrote_after_its_checkpoint(tmp_
     resumed.close()
     scalars = _read(tmp_path / "tb").Scalars("step/d_loss")
     assert [(e.step, e.value) for e in scalars] == [(s, 1.0) for s in range(1, 6)] + [(s, 2.0) for s in range(6, 9)]
+
+
+def test_a_run_killed_before_its_first_checkpoint_logs_no_step_twice(tmp_path: Path, monkeypatch, one_thread):
+    pytest.importorskip("tensorboard")
+    from ganlab.train import trainer
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt  # after epoch 1 was logged, before its checkpoint
+
+    monkeypatch.setattr(trainer, "save_checkpoint", die)
+    with pytest.raises(KeyboardInterrupt):
+        train(load_preset("ring", [*RING, "train.epochs=2"]), tmp_path / "run", progress="quiet")
+    monkeypatch.undo()
+    run = train(None, tmp_path / "run", resume=True, progress="quiet")
+    steps = [e.step for e in _read(run.path / "tensorboard").Scalars("epoch/d_loss")]
+    assert steps == [record["step"] for record in run.read_metrics() if record["kind"] == "epoch"]
+    assert len(steps) == 2
+
+
+def test_missing_package_fails_before_the_run_directory_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(GanlabError, match="tensorboard"):
+        train(load_preset("ring", [*RING, "train.epochs=1"]), tmp_path / "run", progress="quiet")
+    assert not (tmp_path / "run").exists()

@@ -19,8 +19,7 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         help="Data root holding mnist/ with the four IDX files (default: $GANLAB_DATA_DIR, then the cache).",
-        envvar="GANLAB_DATA_DIR",
-        exists=True,
+        exists=True,  # $GANLAB_DATA_DIR is read where the data is found, and may be stale
         file_okay=False,
     ),
 ]
@@ -39,6 +38,8 @@ def _check_device(value: Optional[str]) -> Optional[str]:
         raise typer.BadParameter(f"{value!r} is not a torch device ({err}); try cpu or cuda") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise typer.BadParameter(f"{value!r}: CUDA is not available here (torch {torch.__version__})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise typer.BadParameter(f"{value!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device.type not in ("cpu", "cuda"):
         raise typer.BadParameter(f"{value!r}: ganlab runs on cpu or cuda")
     return value

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: the only way to read it is to set it
+
+
 def utc_now() -> str:
     """The current UTC time, to the second, in ISO 8601 (as run.json and study markers record it)."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -27,6 +31,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it; mkstemp's is owner-only
         with os.fdopen(fd, "wb") as stream:
             write(stream)
             stream.flush()

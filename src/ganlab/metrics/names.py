@@ -42,6 +42,13 @@ def arrow(higher_is_better: bool | None) -> str:
     return "↑" if higher_is_better is True else "↓" if higher_is_better is False else "≈1"
 
 
+def metric_arrow(name: str, higher_is_better: dict[str, bool | None] | None = None) -> str:
+    """`arrow` of a metric, from `higher_is_better` (an eval.json's) or else ganlab's own
+    metrics; '' for a name neither knows."""
+    known = {**ALL_METRICS, **RING_METRICS, **(higher_is_better or {})}
+    return arrow(known[name]) if name in known else ""
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     """A number for a table: '–' for missing or NaN, integers plainly, else `digits` significant."""
     if value is None or isinstance(value, bool):

@@ -25,7 +25,7 @@ import jinja2
 
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_text, read_json, read_json_lines
-from ganlab.metrics.names import arrow, fmt
+from ganlab.metrics.names import arrow, fmt, metric_arrow
 from ganlab.report.plots import pyplot
 from ganlab.report.gif import sample_pictures, samples_gif
 
@@ -272,7 +272,7 @@ def render_run(run_dir: Path, max_frames: int = 24) -> str:
     run.gif = data_uri(gif, "image/gif") if gif else None
     floor = dict((run.evaluation or {}).get("real_floor") or {})
     last = max(run.samples) if run.samples else None
-    metric_keys = [(name, f"{name} {arrow(run.higher_is_better.get(name))}") for name in _eval_keys([run])]
+    metric_keys = [(name, f"{name} {metric_arrow(name, run.higher_is_better)}".strip()) for name in _eval_keys([run])]
     return _render(
         "run.html.j2",
         title=f"{run.name}: run report",
@@ -380,7 +380,7 @@ def compare_sides(
         sides: list[Side] = [(control_name, CONTROL_COLOUR, control_runs), (variant_name, VARIANT_COLOUR, variant_runs)]
         view.loss_plot = curves_plot(sides, "epoch", LOSS_KEYS)
         higher = {c.metric: c.higher_is_better for c in comparisons}
-        keys = [(m, f"{m} {arrow(higher.get(m))}") for m in metrics]
+        keys = [(m, f"{m} {metric_arrow(m, higher)}".strip()) for m in metrics]
         keys += [(k, k) for k in _eval_keys(variant_runs + control_runs) if k not in metrics]
         view.metric_plot = curves_plot(sides, "eval", keys, floor)
     return view

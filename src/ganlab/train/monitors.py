@@ -553,6 +553,7 @@ class Monitors:
             "events": [e.to_json() for e in self.events],
             "action": self.action,
             "rollbacks": self.rollbacks,
+            "epoch_start": self.epoch_start,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -564,6 +565,8 @@ class Monitors:
         self.evals_from, self.open, self.action = state["evals_from"], dict(state["open"]), state["action"]
         self.rollbacks = state["rollbacks"]
         self.events = [Event.from_json(e) for e in state["events"]]
+        start = state.get("epoch_start")  # absent from checkpoints before it existed
+        self.epoch_start = tuple(start) if start is not None else None
 
 
 # The sample probe ------------------------------------------------------------------------------

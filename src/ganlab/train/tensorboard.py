@@ -21,17 +21,21 @@ from ganlab.errors import GanlabError
 POSITION = ("kind", "epoch", "step", "x")
 
 
+def summary_writer_class() -> type:
+    """torch's SummaryWriter; a clear error when the tensorboard package is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise GanlabError("train.tensorboard needs the tensorboard package: pip install 'ganlab[tensorboard]'") from None
+    return SummaryWriter
+
+
 class TensorBoardLog:
     """A SummaryWriter on RUN_DIR/tensorboard that starts after `resumed_step` steps."""
 
     def __init__(self, log_dir: Path, resumed_step: int = 0, events_before: int = 0) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise GanlabError(
-                "train.tensorboard needs the tensorboard package: pip install 'ganlab[tensorboard]'"
-            ) from None
-        self.writer = SummaryWriter(str(log_dir), purge_step=resumed_step + 1 if resumed_step else None)
+        # Drops whatever a killed run wrote after its checkpoint (everything, if it had none).
+        self.writer = summary_writer_class()(str(log_dir), purge_step=resumed_step + 1)
         self.events_written = events_before  # a resumed run's earlier events are in the log already
 
     def write(self, records: list[dict[str, Any]], picture: Image.Image, step: int, events: list[dict]) -> None:

@@ -34,7 +34,7 @@ from ganlab.train.monitors import Event, Monitors, SampleProbe
 from ganlab.train.progress import Progress
 from ganlab.train.records import RunDir
 from ganlab.train.rng import rng_state, seed_everything, set_rng_state
-from ganlab.train.tensorboard import TensorBoardLog
+from ganlab.train.tensorboard import TensorBoardLog, summary_writer_class
 
 # Names of the per-step statistics, in the order `train_step` stacks them.
 STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
@@ -190,7 +190,9 @@ def train(
         config = run.read_config()
     elif config is None:
         raise ValueError("a new run needs a config")
-    else:
+    if config.train.tensorboard:
+        summary_writer_class()  # a missing package fails here, before anything is written
+    if not resume:
         run.create(config)
     x_train = load_training_data(config, device, data_dir, progress=progress != "quiet")
 
@@ -218,15 +220,14 @@ def train(
 
     reference = x_train[:2000] if config.data.dataset == "ring" else None
     evaluate = make_evaluator(config, data_dir, device)
-    tensorboard = None
-    if config.train.tensorboard:
-        tensorboard = TensorBoardLog(run.path / "tensorboard", step, len(watch.monitors.events))
-    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, evaluate, reference, watch, tensorboard)
+    epoch_end = EpochEnd(run, config, steps_per_epoch, fixed_z, evaluate, reference, watch)
     seconds = run.read_info().get("seconds_per_epoch", [])[:epoch]
     run.update_info(
         status="running", started=utc_now(), steps_per_epoch=steps_per_epoch, **gan.engine.describe(), **watch.info()
     )
     try:
+        if config.train.tensorboard:
+            epoch_end.tensorboard = TensorBoardLog(run.path / "tensorboard", step, len(watch.monitors.events))
         with bar:
             while epoch < config.train.epochs and watch.action in (None, "rollback"):
                 if watch.action == "rollback":  # owed since the last epoch (or a kill) ended
@@ -257,8 +258,8 @@ def train(
         run.update_info(status=status, ended=utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     finally:
-        if tensorboard is not None:
-            tensorboard.close()
+        if epoch_end.tensorboard is not None:
+            epoch_end.tensorboard.close()
     save_weights(run.weights("final"), {"g": gan.g, "d": gan.d}, {"epoch": str(epoch), "weights": final})
     run.update_info(status="complete", ended=utc_now(), final_weights=final, **watch.info())
     return run
