@@ -10,6 +10,7 @@ applied) at run time only, and all variants are timed interleaved in one process
 - foreach:       Adam/SGD with `foreach=True` instead of `fused=True`
 - nchw:          the conv generator in the default (NCHW) layout instead of channels_last
 - reuse:         `train.g_noise=reuse` (a semantics change, not a speed-up of the same step)
+- compile:       `train.compile=default`: torch.compile (inductor) of G and D, as on a GPU
 - tutorial:      the tutorial baseline of `ganlab bench`, for the ratio
 """
 
@@ -44,9 +45,15 @@ class NCHWConvGenerator(ConvGenerator):
 
 
 def variant(
-    preset: str, images: torch.Tensor, foreach: bool = False, nchw: bool = False, reuse: bool = False, malloc: bool = True
+    preset: str,
+    images: torch.Tensor,
+    foreach: bool = False,
+    nchw: bool = False,
+    reuse: bool = False,
+    malloc: bool = True,
+    compile: bool = False,
 ) -> Callable[[int], None]:
-    config = load_preset(preset, ["train.g_noise=reuse"] if reuse else [])
+    config = load_preset(preset, (["train.g_noise=reuse"] if reuse else []) + (["train.compile=default"] if compile else []))
     torch.manual_seed(0)
     gan = build_gan(config, torch.device("cpu"))
     if foreach:
@@ -92,6 +99,7 @@ def main() -> None:
         "foreach": variant(args.preset, images, foreach=True),
         **({"nchw": variant(args.preset, images, nchw=True)} if load_preset(args.preset).model.g.kind == "conv" else {}),
         "reuse": variant(args.preset, images, reuse=True),
+        "compile": variant(args.preset, images, compile=True),
         "tutorial": tutorial_case(load_baseline(), load_preset(args.preset), images, torch.device("cpu")),
     }
     seconds = interleave(cases, args.steps, args.repeats)

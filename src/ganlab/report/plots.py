@@ -39,9 +39,11 @@ STATUS_COLOURS = {
 def mark_events(ax: Any, events: Sequence[dict[str, Any]], label: bool = True) -> None:
     """Dashed vertical lines at monitor events (run.json `events`: `x` in epochs, `monitor`,
     `signal`, `status`, `action`, `until_x`), each labelled at the top with its monitor, signal and
-    any action beyond a warning, and shaded up to `until_x` where the episode ended; one legend
-    entry per status."""
+    any action beyond a warning (unless it would overprint the previous label), and shaded up to
+    `until_x` where the episode ended; one legend entry per status."""
     seen: set[str] = set()
+    low, high = ax.get_xlim()
+    last_label = -float("inf")
     for event in events:
         colour = STATUS_COLOURS.get(event["status"], "#7f7f7f")
         legend = event["status"] if event["status"] not in seen else None
@@ -49,7 +51,8 @@ def mark_events(ax: Any, events: Sequence[dict[str, Any]], label: bool = True) -
         ax.axvline(event["x"], color=colour, ls="--", lw=1.2, alpha=0.8, label=legend)
         if event.get("until_x") is not None:  # the episode ended: shade how long it lasted
             ax.axvspan(event["x"], event["until_x"], color=colour, alpha=0.08, lw=0)
-        if label:
+        if label and event["x"] - last_label >= 0.05 * (high - low):  # room for a label, rotated
+            last_label = event["x"]
             ax.annotate(
                 f"{event['monitor']}: {event['signal']}"
                 + (f" -> {event['action']}" if event.get("action", "warn") != "warn" else ""),
@@ -103,9 +106,12 @@ def plot_metrics(
     evals = [r for r in records if r["kind"] == "eval"]
     names = [k for k in evals[0] if k not in ("kind", "epoch", "step")] if evals else []
     plt = pyplot()
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.4), dpi=90, squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.4), dpi=90, squeeze=False, layout="constrained"
+    )
+    marker = "o" if len(evals) <= 60 else None  # hundreds of evaluations: a line reads better
     for ax, name in zip(axes[0], names):
-        ax.plot([r["epoch"] for r in evals], [r[name] for r in evals], marker="o", lw=2, color="#9467bd")
+        ax.plot([r["epoch"] for r in evals], [r[name] for r in evals], marker=marker, lw=2, color="#9467bd")
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
         mark_events(ax, events, label=ax is axes[0][0])
