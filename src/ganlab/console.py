@@ -25,7 +25,6 @@ DataDirOption = Annotated[
 ]
 
 
-
 def _check_device(value: Optional[str]) -> Optional[str]:
     """A --device that torch can parse and this machine has; None stays None (the default)."""
     if value is None:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: the only way to read it is to set it
 

@@ -20,13 +20,13 @@ from torch import nn
 
 from ganlab.config import OptimizerConfig, RunConfig
 from ganlab.data.datasets import load_mnist, sample_ring, scale, unscale
+from ganlab.files import atomic_copy, utc_now
 from ganlab.losses import LOSSES, AdversarialLoss
 from ganlab.models import build_discriminator, build_generator
 from ganlab.models.noise import sample_noise
 from ganlab.report.images import image_grid, save_png, scatter_2d
 from ganlab.report.plots import plot_losses, plot_metrics
 from ganlab.train.allocator import keep_freed_memory
-from ganlab.files import atomic_copy, utc_now
 from ganlab.train.checkpoint import checkpoint_epoch, load_checkpoint, load_weights, save_checkpoint, save_weights
 from ganlab.train.engine import Engine
 from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
