@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -163,3 +164,36 @@ def test_verdicts_table_shows_the_real_data_floor(tmp_path: Path):
     without = make_study(tmp_path / "nofloor", floor=None)
     last = CliRunner().invoke(app, ["study", "verdicts", str(without), "--markdown"]).output.strip().splitlines()[-1]
     assert "real-data floor" in last and "n/a" in last
+
+
+def _with_events(run: Path, health: str, events: list[dict]) -> None:
+    info = json.loads((run / "run.json").read_text())
+    info.update(health=health, health_worst=health, events=events)
+    (run / "run.json").write_text(json.dumps(info))
+
+
+COLLAPSE = {
+    "step": 8, "epoch": 2, "x": 2.0, "monitor": "collapse", "signal": "classes_covered", "value": 4.0,
+    "threshold": 8.0, "message": "4 of 10 classes covered (< 8)", "status": "collapsed", "action": "warn",
+    "until_step": None, "until_x": None,
+}  # fmt: skip
+
+
+def test_reports_show_each_runs_health_and_events(tmp_path: Path):
+    config = load_preset("fc", ["train.epochs=3"])
+    run = fake_run(tmp_path / "run", config, {"fid": 12.5, "coverage": 0.7}, HIGHER, FLOOR)
+    _with_events(run, "collapsed", [COLLAPSE])
+    html = write_report(run).read_text()
+    events = re.search(r'<table class="events">(.*?)</table>', html, re.S).group(1)
+    assert "4 of 10 classes covered (&lt; 8)" in events and "collapse: classes_covered" in events and "open" in events
+    assert 'health <span class="health collapsed"' in html and "1 event;" in html
+
+    quiet = fake_run(tmp_path / "quiet", config, None, {})
+    _with_events(quiet, "healthy", [])
+    assert "No monitor fired" in write_report(quiet).read_text()
+
+    study = make_study(tmp_path / "study")
+    _with_events(study / "runs" / "fc-dropout-d-30" / "seed-1", "collapsed", [COLLAPSE])
+    page = write_report(study).read_text()
+    assert page.count('<span class="health collapsed"') == 2  # the run's health, and its event's status
+    assert "1 event</summary>" in page

@@ -19,14 +19,14 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import jinja2
 
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_text, read_json, read_json_lines
 from ganlab.metrics.names import arrow, fmt, metric_arrow
-from ganlab.report.plots import pyplot
+from ganlab.report.plots import mark_events, pyplot
 from ganlab.report.gif import sample_pictures, samples_gif
 
 CONTROL_COLOUR, VARIANT_COLOUR = "#1f77b4", "#ff7f0e"
@@ -82,7 +82,23 @@ class RunView:
         return sum(seconds) / len(seconds) if seconds else None
 
     def eval_records(self) -> list[dict[str, Any]]:
+        """The evaluations during training (metrics.jsonl `eval` records)."""
         return [r for r in self.records if r.get("kind") == "eval"]
+
+    @property
+    def health(self) -> str | None:
+        """What the monitors said at the end (run.json `health`); None for a run without them."""
+        return self.info.get("health")
+
+    @property
+    def health_worst(self) -> str | None:
+        """The most severe status any monitor event had during the run."""
+        return self.info.get("health_worst")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The monitor events of run.json, in order."""
+        return [e for e in self.info.get("events") or [] if isinstance(e, dict)]
 
 
 def load_run(
@@ -179,11 +195,15 @@ def _mean_series(series: list[tuple[list[float], list[float]]]) -> tuple[list[fl
 
 
 def curves_plot(
-    sides: list[Side], kind: str, keys: list[tuple[str, str]], floor: dict[str, float] | None = None
+    sides: list[Side],
+    kind: str,
+    keys: list[tuple[str, str]],
+    floor: dict[str, float] | None = None,
+    events: Sequence[dict[str, Any]] = (),
 ) -> str | None:
     """One panel per (key, title) of `kind` records ("epoch" or "eval"): every seed faint, the
-    mean over seeds bold, one colour per side; a dashed line at the real-data floor when known.
-    None when no run has such records."""
+    mean over seeds bold, one colour per side; a dashed line at the real-data floor when known,
+    and dashed vertical lines at monitor `events` (one run's). None when no run has such records."""
     panels = [(key, title) for key, title in keys if any(_series(runs, kind, key) for _, _, runs in sides)]
     if not panels:
         return None
@@ -205,6 +225,7 @@ def curves_plot(
                 ax.plot(xs, ys, color=colour, lw=2, marker="." if len(xs) < 40 else None, label=f"{label} (n={len(series)})")
         if floor and isinstance(floor.get(key), (int, float)):
             ax.axhline(floor[key], color="#555555", ls="--", lw=1, label="real data")
+        mark_events(ax, events, label=False)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -282,8 +303,8 @@ def render_run(run_dir: Path, max_frames: int = 24) -> str:
         floor_n=(run.evaluation or {}).get("n"),
         last_epoch=last,
         last_samples=_png_uri(run.samples[last]) if last is not None else None,
-        loss_plot=curves_plot([(run.name, CONTROL_COLOUR, [run])], "epoch", LOSS_KEYS),
-        metric_plot=curves_plot([(run.name, CONTROL_COLOUR, [run])], "eval", metric_keys, floor),
+        loss_plot=curves_plot([(run.name, CONTROL_COLOUR, [run])], "epoch", LOSS_KEYS, events=run.events),
+        metric_plot=curves_plot([(run.name, CONTROL_COLOUR, [run])], "eval", metric_keys, floor, run.events),
     )
 
 
