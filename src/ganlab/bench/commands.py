@@ -88,7 +88,7 @@ def bench_command(
     from ganlab.bench.matmul import matmul_gflops
     from ganlab.bench.runner import BASELINE_PATH, Spread, ganlab_case, interleave, load_baseline, tutorial_case
     from ganlab.config import load_preset
-    from ganlab.train.trainer import default_device
+    from ganlab.train.engine import default_device
 
     names = list(ALL) if target == "all" else [target]
     presets = {name: load_preset(name) for name in names}  # an unknown preset fails here, naming the known ones

@@ -68,7 +68,7 @@ def eval_command(
     device: DeviceOption = None,
 ) -> None:
     """Score a run's samples with every metric and write RUN_DIR/eval.json, beside the real-data floor."""
-    from ganlab.metrics.suite import ALL_METRICS, FLOOR_MAX, MetricSuite
+    from ganlab.metrics.suite import FLOOR_MAX, MetricSuite
 
     console = Console()
     if real and run_dir is not None:
@@ -77,7 +77,7 @@ def eval_command(
         raise GanlabError("missing RUN_DIR (or pass --real for the real-data floor)")
     started = time.perf_counter()
     if device is None:
-        from ganlab.train.trainer import default_device
+        from ganlab.train.engine import default_device
 
         device = str(default_device())
     suite = MetricSuite(data_dir=data_dir, device=device)
@@ -121,7 +121,7 @@ def eval_command(
         for column in ("metric", "better", "model", f"real (n={n})"):
             table.add_column(column)
         for name in scores:
-            table.add_row(name, "↑", fmt(scores[name]), fmt(floor[name]))
+            table.add_row(name, arrow(RING_METRICS[name]), fmt(scores[name]), fmt(floor[name]))
     else:
         table = scores_table(f"{run_dir} ({which}, n={n})", scores, floor, floor_n)
     console.print(table)

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     from ganlab.config import load_preset
     from ganlab.train.records import RunDir
-    from ganlab.train.trainer import default_device, train
+    from ganlab.train.engine import default_device
+    from ganlab.train.trainer import train
 
     device = torch.device(args.device) if args.device else default_device()
     run_dir = RunDir(args.run_dir)

@@ -29,6 +29,11 @@ Precision = Literal["fp32", "bf16"]
 CompileMode = Literal["eager", "default", "reduce-overhead", "max-autotune"]
 
 
+def default_device() -> torch.device:
+    """CUDA when a GPU is present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 @dataclass(frozen=True)
 class Engine:
     """The resolved choices for one device (no `auto` left)."""

@@ -45,12 +45,12 @@ from ganlab.errors import GanlabError
 from ganlab.losses import LOSSES, AdversarialLoss
 from ganlab.models import DATA_SHAPES
 from ganlab.models.noise import sample_noise
+from ganlab.train.engine import default_device
 from ganlab.train.trainer import (
     FIXED_NOISE_SIZE,
     GAN,
     build_gan,
     build_optimizer,
-    default_device,
     draw,
     load_training_data,
     stats_records,

@@ -28,7 +28,7 @@ from ganlab.report.images import image_grid, save_png, scatter_2d
 from ganlab.report.plots import plot_losses, plot_metrics
 from ganlab.train.allocator import keep_freed_memory
 from ganlab.train.checkpoint import checkpoint_epoch, load_checkpoint, load_weights, save_checkpoint, save_weights
-from ganlab.train.engine import Engine
+from ganlab.train.engine import Engine, default_device
 from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
 from ganlab.train.monitors import Event, Monitors, SampleProbe
 from ganlab.train.progress import Progress
@@ -151,11 +151,6 @@ def draw(g: nn.Module, z: torch.Tensor, config: RunConfig) -> torch.Tensor:
 
 
 # The loop --------------------------------------------------------------------------------------
-
-
-def default_device() -> torch.device:
-    """CUDA when a GPU is present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def dry_run_step(config: RunConfig, data_dir: Path | None = None, device: torch.device | None = None) -> dict[str, float]:
