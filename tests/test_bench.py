@@ -9,7 +9,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from ganlab.bench.commands import bench_command
+from ganlab.cli.bench import bench_command
 from ganlab.bench.flops import discriminator_macs, generator_macs, step_flops
 from ganlab.bench.runner import Spread, interleave, load_baseline
 from ganlab.config import load_preset
@@ -106,7 +106,7 @@ def test_bench_rejects_what_the_baseline_cannot_train():
 
 @pytest.mark.slow
 def test_study_throughput_measures_every_packing(one_thread, isolated_data_env):
-    from ganlab.bench.commands import bench_images
+    from ganlab.cli.bench import bench_images
     from ganlab.bench.study import study_throughput
 
     configs = [

@@ -74,7 +74,7 @@ def test_sample_grid_of_an_image_run(tmp_path: Path):
     from ganlab.config import load_preset
     from ganlab.models import build_discriminator, build_generator
     from ganlab.train.checkpoint import save_weights
-    from ganlab.train.records import RunDir
+    from ganlab.rundir import RunDir
 
     config = load_preset("fc")
     run = RunDir(tmp_path / "run")
@@ -157,7 +157,7 @@ def test_sample_out_that_is_a_directory_is_a_clear_error(tmp_path: Path):
     from ganlab.config import load_preset
     from ganlab.models import build_discriminator, build_generator
     from ganlab.train.checkpoint import save_weights
-    from ganlab.train.records import RunDir
+    from ganlab.rundir import RunDir
 
     config = load_preset("ring")
     run = RunDir(tmp_path / "run")

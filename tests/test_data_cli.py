@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ganlab.data import sources
-from ganlab.data.commands import app
+from ganlab.cli.data import app
 from ganlab.data.idx import write_idx
 from ganlab.data.sources import MNIST_FILES
 

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from ganlab.errors import GanlabError
-from ganlab.metrics import commands
+from ganlab.cli import metrics as commands
 from ganlab.metrics.evaluator import (
     EVALUATOR_SHA256,
     FEATURE_DIM,

@@ -11,7 +11,8 @@ import torch
 from typer import Typer
 from typer.testing import CliRunner
 
-from ganlab.metrics import commands, suite as suite_module
+from ganlab.cli import metrics as commands
+from ganlab.metrics import suite as suite_module
 from ganlab.metrics.suite import ALL_METRICS
 
 runner = CliRunner()
@@ -35,7 +36,7 @@ def small_suite(monkeypatch, mnist_dir, tmp_path_factory):
 @pytest.fixture
 def fake_run(tmp_path, monkeypatch, mnist_dir):
     from ganlab.data.datasets import load_mnist
-    from ganlab.models import sampling
+    from ganlab.train import sampling
 
     images = load_mnist("test", mnist_dir).images[5000:].float() / 255
     config = SimpleNamespace(data=SimpleNamespace(dataset="mnist"))
@@ -96,7 +97,7 @@ def test_eval_options_have_help():
 
 def test_eval_ring_run_reports_modes(tmp_path, monkeypatch):
     from ganlab.data.datasets import sample_ring
-    from ganlab.models import sampling
+    from ganlab.train import sampling
 
     config = SimpleNamespace(data=SimpleNamespace(dataset="ring"))
     monkeypatch.setattr(sampling, "load_generator", lambda run_dir, which="final", device="cpu": ("G", config))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ganlab.errors import GanlabError
 from ganlab.metrics import features as features_module
-from ganlab.metrics.names import arrow, metric_arrow
+from ganlab.names import arrow, metric_arrow
 from ganlab.metrics.suite import ALL_METRICS, MetricSuite
 
 N_REAL, N_TRAIN = 2000, 3000

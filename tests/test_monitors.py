@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from ganlab.config import ConfigError, MonitorConfig, load_preset
 from ganlab.train import monitors as m
-from ganlab.train.records import RunDir
+from ganlab.rundir import RunDir
 from ganlab.train.trainer import STATS, train
 
 CONFIG = MonitorConfig()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ganlab.cli import app
 from ganlab.config import load_preset
 from ganlab.report.gif import pick_frames, samples_gif
-from ganlab.metrics.names import fmt
+from ganlab.names import fmt
 from ganlab.report.html import study_views, write_report
 from ganlab.study.spec import parse_spec
 from ganlab.study.synthetic import fake_run, fake_study

@@ -9,7 +9,7 @@ import pytest
 
 from ganlab.config import load_preset, to_yaml
 from ganlab.errors import GanlabError
-from ganlab.train.records import RunDir
+from ganlab.rundir import RunDir
 from ganlab.train.tensorboard import TensorBoardLog
 from ganlab.train.trainer import train
 

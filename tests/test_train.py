@@ -16,9 +16,9 @@ from safetensors.torch import load_file
 
 from ganlab.config import load_preset
 from ganlab.data.datasets import load_mnist, ring_mode_stats, scale
-from ganlab.models.sampling import generate, load_generator
+from ganlab.train.sampling import generate, load_generator
 from ganlab.train.trainer import train
-from ganlab.train.records import RunDir
+from ganlab.rundir import RunDir
 
 SMALL_RING = ["train.epochs=3", "train.ring_size=5120"]
 

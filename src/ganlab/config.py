@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from ganlab.errors import GanlabError
-from ganlab.metrics.names import ALL_METRICS
+from ganlab.names import ALL_METRICS
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 Width = Annotated[int, Field(gt=0)]

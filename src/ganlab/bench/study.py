@@ -121,7 +121,7 @@ class WorkerPool:
 def _worker_main() -> None:
     """A WorkerPool process: set up from the first stdin line, then run `<strategy> <n>` commands."""
     from ganlab.train.allocator import keep_freed_memory
-    from ganlab.bench.commands import bench_images
+    from ganlab.cli.bench import bench_images
 
     keep_freed_memory()  # as the parent runs
     torch.set_num_threads(1)

@@ -29,7 +29,7 @@ from ganlab.metrics.features import ArrayCache, Features, extract, reference_fea
 from ganlab.metrics.fid import fid_from_features
 from ganlab.metrics.kid import kid_from_features
 from ganlab.metrics.memorisation import memorisation_ratio, nearest_neighbour_distances
-from ganlab.metrics.names import ALL_METRICS
+from ganlab.names import ALL_METRICS
 from ganlab.metrics.prdc import knn_radii, prdc_from_features
 
 # The class prior: MNIST training-set label counts (the distribution a GAN is trained on).

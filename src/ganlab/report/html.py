@@ -25,7 +25,7 @@ import jinja2
 
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_text, read_json, read_json_lines
-from ganlab.metrics.names import arrow, fmt, metric_arrow
+from ganlab.names import arrow, fmt, metric_arrow
 from ganlab.report.gif import sample_pictures, samples_gif
 from ganlab.report.plots import mark_events, pyplot
 

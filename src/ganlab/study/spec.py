@@ -115,7 +115,7 @@ class StudySpec(_Model):
         for name in self.configs:
             if not re.match(SAFE_NAME, name):
                 raise ValueError(f"configs: name {name!r} must match {SAFE_NAME} (it names a directory)")
-        from ganlab.metrics.names import ALL_METRICS, RING_METRICS
+        from ganlab.names import ALL_METRICS, RING_METRICS
 
         known = [*ALL_METRICS, *RING_METRICS]
         unknown = [m for m in self.metrics if m not in known]
@@ -238,7 +238,7 @@ def run_overrides(spec: StudySpec, name: str, seed: int, epochs_scale: float) ->
         overrides.append(f"train.eval_every={-(-epochs // spec.eval_points)}")
         if (data.get("data") or {}).get("dataset", "mnist") == "mnist":
             # Curves of the metrics the verdicts compare (the ring always reports its own).
-            from ganlab.metrics.names import ALL_METRICS
+            from ganlab.names import ALL_METRICS
 
             curves = [m for m in spec.metrics if m in ALL_METRICS]
             if curves:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from ganlab.config import load_preset
-    from ganlab.train.records import RunDir
+    from ganlab.rundir import RunDir
     from ganlab.train.engine import default_device
     from ganlab.train.trainer import train
 
@@ -60,7 +60,7 @@ def evaluate(run_dir: Path, n: int, data_dir: Path | None, device: str) -> None:
     """`ganlab eval RUN_DIR --n N`: writes RUN_DIR/eval.json with the scores and the real floor."""
     import typer
 
-    from ganlab.metrics.commands import eval_command
+    from ganlab.cli.metrics import eval_command
 
     print(f"eval: ganlab eval {shlex.quote(str(run_dir))} --n {n}", flush=True)
     try:

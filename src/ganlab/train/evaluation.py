@@ -10,7 +10,7 @@ from torch import nn
 
 from ganlab.config import RunConfig
 from ganlab.data.datasets import ring_mode_stats
-from ganlab.models.sampling import generate
+from ganlab.train.sampling import generate
 
 # The seed of the evaluation noise: fixed, and drawn from its own generator, so evaluating never
 # moves the training RNG (a resumed run stays bit-identical).

@@ -438,7 +438,7 @@ def train_stacked(
     """
     from ganlab.train.checkpoint import save_weights
     from ganlab.files import utc_now
-    from ganlab.train.records import RunDir
+    from ganlab.rundir import RunDir
 
     if outs is not None and len(outs) != len(configs):
         raise GanlabError(f"train_stacked: {len(configs)} configs but {len(outs)} run directories")

@@ -32,7 +32,7 @@ from ganlab.train.engine import Engine, default_device
 from ganlab.train.evaluation import BEST_BY, Evaluate, is_better, make_evaluator
 from ganlab.train.monitors import Event, Monitors, SampleProbe
 from ganlab.train.progress import Progress
-from ganlab.train.records import RunDir
+from ganlab.rundir import RunDir
 from ganlab.train.rng import rng_state, seed_everything, set_rng_state
 from ganlab.train.tensorboard import TensorBoardLog, summary_writer_class
 

@@ -13,16 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganlab.console import DataDirOption, DeviceOption, user_errors
+from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_json, utc_now
 from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
-from ganlab.metrics.names import ALL_METRICS, RING_METRICS, arrow, fmt
+from ganlab.names import ALL_METRICS, RING_METRICS, arrow, fmt
 
 
 def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, float], n: int) -> Table:
     """A rich table: metric, better-direction arrow, model score (if any), real-data floor."""
-    from ganlab.metrics.names import DESCRIPTIONS
+    from ganlab.names import DESCRIPTIONS
 
     table = Table(title=title, caption=f"real floor: {n} MNIST training images scored against the test set")
     table.add_column("metric")
@@ -44,7 +44,7 @@ def _eval_ring(g: object, config: object, n: int, seed: int, device: str) -> tup
     import torch
 
     from ganlab.data.datasets import ring_mode_stats, sample_ring
-    from ganlab.models.sampling import generate
+    from ganlab.train.sampling import generate
 
     points = generate(g, config, n, seed=seed, device=device)  # type: ignore[arg-type]
     real = sample_ring(n, generator=torch.Generator().manual_seed(seed))
@@ -87,7 +87,7 @@ def eval_command(
         console.print(scores_table("MNIST real-data floor", None, floor, floor_n))
         return
 
-    from ganlab.models.sampling import generate, load_generator
+    from ganlab.train.sampling import generate, load_generator
 
     assert run_dir is not None
     g, config = load_generator(run_dir, which, device)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganlab.console import DataDirOption, user_errors
+from ganlab.cli.console import DataDirOption, user_errors
 from ganlab.data.sources import cache_dir, cache_info, find_mnist
 
 app = typer.Typer(help="Fetch datasets and inspect the data cache.", no_args_is_help=True)

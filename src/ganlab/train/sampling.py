@@ -13,7 +13,7 @@ from ganlab.errors import GanlabError
 from ganlab.models import build_generator
 from ganlab.models.noise import sample_noise
 from ganlab.train.checkpoint import load_weights
-from ganlab.train.records import RunDir
+from ganlab.rundir import RunDir
 
 WEIGHTS = ("final", "best", "last")
 

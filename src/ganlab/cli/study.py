@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from ganlab.console import DataDirOption, DeviceOption, user_errors
+from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
 
 
@@ -217,7 +217,7 @@ def unhealthy(runs: list) -> str:
 
 def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
     """The summary of verdicts as plain text: (header, rows), one row per variant."""
-    from ganlab.metrics.names import fmt
+    from ganlab.names import fmt
     from ganlab.report.html import study_views
 
     views = study_views(study_dir, pictures=False)

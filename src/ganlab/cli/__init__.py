@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ganlab.config import load_config_file, load_preset, preset_names, preset_text, resolve_preset_dict
-from ganlab.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
+from ganlab.cli.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 
 app = typer.Typer(
@@ -68,7 +68,7 @@ def train(
             raise GanlabError(
                 "--resume continues a run with its saved config: drop --preset, --set, --config, --out and --dry-run"
             )
-        from ganlab.train.records import RunDir
+        from ganlab.rundir import RunDir
 
         info = RunDir(resume).read_info()
         if info.get("status") == "complete":
@@ -109,7 +109,7 @@ def sample(
     which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
 ) -> None:
     """Draw samples from a run's saved generator into a PNG grid (or scatter plot for 2-D data)."""
-    from ganlab.models.sampling import generate, load_generator
+    from ganlab.train.sampling import generate, load_generator
     from ganlab.report.images import image_grid, save_png, scatter_2d
 
     g, config = load_generator(run_dir, which)
@@ -140,17 +140,17 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name.")]) -> N
 
 def _mount_subcommands() -> None:
     """Mount the commands that live beside their packages (data, study, report, bench, eval)."""
-    from ganlab.data.commands import app as data_app
+    from ganlab.cli.data import app as data_app
 
     app.add_typer(data_app, name="data")
-    from ganlab.study.commands import report_command, study_app
+    from ganlab.cli.study import report_command, study_app
 
     app.add_typer(study_app, name="study")
     app.command("report")(report_command)
-    from ganlab.bench.commands import bench_command
+    from ganlab.cli.bench import bench_command
 
     app.command("bench")(bench_command)
-    from ganlab.metrics.commands import eval_command, evaluator_app
+    from ganlab.cli.metrics import eval_command, evaluator_app
 
     app.command("eval")(eval_command)
     app.add_typer(evaluator_app, name="evaluator")
@@ -162,7 +162,3 @@ _mount_subcommands()
 def main() -> None:
     """Entry point of the `ganlab` script."""
     app(prog_name="ganlab")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

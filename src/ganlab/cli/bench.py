@@ -36,7 +36,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganlab.console import DeviceOption, ThreadsOption, user_errors
+from ganlab.cli.console import DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 
 ALL = ("fc", "conv-g")  # the presets `bench all` times
@@ -79,7 +79,7 @@ def bench_command(
 ) -> None:
     """Time ganlab's training step against a tutorial PyTorch loop, interleaved in one process, and study throughput.
 
-    With --json the last line is one JSON object with every number (fields: see ganlab.bench.commands).
+    With --json the last line is one JSON object with every number (fields: see ganlab.cli.bench).
     """
     import torch
 
