@@ -110,7 +110,7 @@ def sample(
 ) -> None:
     """Draw samples from a run's saved generator into a PNG grid (or scatter plot for 2-D data)."""
     from ganlab.train.sampling import generate, load_generator
-    from ganlab.report.images import image_grid, save_png, scatter_2d
+    from ganlab.pictures import image_grid, save_png, scatter_2d
 
     g, config = load_generator(run_dir, which)
     x = generate(g, config, n, seed=seed)

@@ -114,11 +114,18 @@ def ring_centers(device: str | torch.device = "cpu") -> torch.Tensor:
 
 def sample_ring(n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
     """float32 (n, 2): a uniformly chosen centre plus isotropic N(0, RING_STD^2) noise."""
+    return sample_ring_labelled(n, generator, device)[0]
+
+
+def sample_ring_labelled(
+    n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`sample_ring`'s points (n, 2) and the index of each one's mode, int64 (n,)."""
     # Draw where the generator lives so a seeded generator gives the same points on any device.
     source = generator.device if generator is not None else torch.device("cpu")
     modes = torch.randint(RING_MODES, (n,), generator=generator, device=source)
     noise = torch.randn(n, 2, generator=generator, device=source)
-    return (ring_centers(source)[modes] + RING_STD * noise).to(device)
+    return (ring_centers(source)[modes] + RING_STD * noise).to(device), modes.to(device)
 
 
 class RingModeStats(TypedDict):

@@ -499,7 +499,7 @@ def _write_member_epoch(
     stats: np.ndarray,
     steps_per_epoch: int,
 ) -> None:
-    from ganlab.report.images import image_grid, save_png, scatter_2d
+    from ganlab.pictures import image_grid, save_png, scatter_2d
     from ganlab.report.plots import plot_losses
 
     run.append_metrics(stats_records(stats, epoch, step, steps_per_epoch, config.train.log_every))

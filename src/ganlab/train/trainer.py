@@ -24,7 +24,7 @@ from ganlab.files import atomic_copy, utc_now
 from ganlab.losses import LOSSES, AdversarialLoss
 from ganlab.models import build_discriminator, build_generator
 from ganlab.models.noise import sample_noise
-from ganlab.report.images import image_grid, save_png, scatter_2d
+from ganlab.pictures import image_grid, save_png, scatter_2d
 from ganlab.report.plots import plot_losses, plot_metrics
 from ganlab.train.allocator import keep_freed_memory
 from ganlab.train.checkpoint import checkpoint_epoch, load_checkpoint, load_weights, save_checkpoint, save_weights

@@ -1,4 +1,4 @@
-"""Sample pictures: image grids for MNIST-like data, scatter plots for the 2-D ring."""
+"""Sample pictures, drawn by training (every epoch) and reports alike: image grids and 2-D scatter plots."""
 
 from __future__ import annotations
 

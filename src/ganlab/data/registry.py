@@ -1,0 +1,17 @@
+"""The registered datasets: one line each."""
+
+from __future__ import annotations
+
+from ganlab.data.mnist import MNIST
+from ganlab.data.ring import RING
+from ganlab.data.spec import DatasetSpec
+from ganlab.errors import GanlabError
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, RING)}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registered spec of dataset `name`; GanlabError names the known ones otherwise."""
+    if name not in DATASETS:
+        raise GanlabError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    return DATASETS[name]
