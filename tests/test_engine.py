@@ -11,7 +11,9 @@ import torch
 from ganlab.config import ConfigError, load_preset
 from ganlab.models.conv import ConvGenerator
 from ganlab.train.engine import Engine
-from ganlab.train.trainer import build_gan, train, train_step
+from ganlab.train.bundle import build_bundle
+from ganlab.train.loop import train
+from ganlab.train.step import train_step
 
 SMALL_RING = ["train.ring_size=1280", "train.epochs=1"]  # 10 steps
 
@@ -31,20 +33,22 @@ def test_unknown_precision_is_refused_with_the_choices():
 
 def _steps(config, n: int = 3, seed: int = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
     torch.manual_seed(seed)
-    gan = build_gan(config, torch.device("cpu"))
+    gan = build_bundle(config, torch.device("cpu"))
     x = torch.randn(n, config.train.batch_size, 2, generator=torch.Generator().manual_seed(1))
-    stats = torch.stack([train_step(gan, x[i], config) for i in range(n)])
+    y = torch.zeros(config.train.batch_size, dtype=torch.int64)
+    stats = torch.stack([train_step(gan, [(x[i], y)]) for i in range(n)])
     return stats, [p.detach().clone() for p in gan.g.parameters()]
 
 
 def test_bf16_autocast_runs_the_forward_passes_in_bf16_and_keeps_fp32_weights(one_thread):
     config = load_preset("ring", ["train.precision=bf16"])
     torch.manual_seed(0)
-    gan = build_gan(config, torch.device("cpu"))
+    gan = build_bundle(config, torch.device("cpu"))
     seen: list[torch.dtype] = []
     gan.d.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     before = [p.detach().clone() for p in gan.g.parameters()]
-    stats = train_step(gan, torch.randn(config.train.batch_size, 2), config)
+    batch = config.train.batch_size
+    stats = train_step(gan, [(torch.randn(batch, 2), torch.zeros(batch, dtype=torch.int64))])
     assert seen == [torch.bfloat16, torch.bfloat16]  # the D step's and the G step's D passes
     assert stats.dtype == torch.float32 and torch.isfinite(stats).all()
     assert all(p.dtype == torch.float32 for p in gan.g.parameters())
@@ -74,7 +78,7 @@ def test_run_json_says_how_the_run_was_computed(tmp_path: Path, one_thread):
 def test_conv_generator_runs_channels_last_and_matches_the_plain_layout(one_thread):
     config = load_preset("conv-g", ["model.g.filters=[4,8]", "noise.dim=16"])
     torch.manual_seed(0)
-    g = build_gan(config, torch.device("cpu")).g
+    g = build_bundle(config, torch.device("cpu")).g
     assert isinstance(g, ConvGenerator)
     assert g.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
     z = torch.randn(8, 16)

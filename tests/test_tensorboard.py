@@ -11,7 +11,7 @@ from ganlab.config import load_preset, to_yaml
 from ganlab.errors import GanlabError
 from ganlab.rundir import RunDir
 from ganlab.train.tensorboard import TensorBoardLog
-from ganlab.train.trainer import train
+from ganlab.api import resume, train
 
 RING = ["train.ring_size=1024", "train.eval_every=1", "train.tensorboard=true"]
 
@@ -36,7 +36,7 @@ def test_scalars_images_and_resume(tmp_path: Path, one_thread):
     # One more epoch on resume (the test lengthens the saved run): steps go on, none repeats.
     run.config_path.write_text(to_yaml(load_preset("ring", [*RING, "train.epochs=3"])))
     RunDir(run.path).update_info(status="running")
-    train(None, run.path, resume=True, progress="quiet")
+    resume(run.path, progress="quiet")
     steps = [e.step for e in _read(run.path / "tensorboard").Scalars("epoch/d_loss")]
     assert len(steps) == 3 and steps == sorted(set(steps))
 
@@ -73,7 +73,7 @@ def test_a_run_killed_before_its_first_checkpoint_logs_no_step_twice(tmp_path: P
     with pytest.raises(KeyboardInterrupt):
         train(load_preset("ring", [*RING, "train.epochs=2"]), tmp_path / "run", progress="quiet")
     monkeypatch.undo()
-    run = train(None, tmp_path / "run", resume=True, progress="quiet")
+    run = resume(tmp_path / "run", progress="quiet")
     steps = [e.step for e in _read(run.path / "tensorboard").Scalars("epoch/d_loss")]
     assert steps == [record["step"] for record in run.read_metrics() if record["kind"] == "epoch"]
     assert len(steps) == 2

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from ganlab.config import load_preset
 from ganlab.data.datasets import load_mnist, ring_mode_stats, scale
 from ganlab.train.sampling import generate, load_generator
-from ganlab.train.trainer import train
+from ganlab.api import resume, train
 from ganlab.rundir import RunDir
 
 SMALL_RING = ["train.epochs=3", "train.ring_size=5120"]
@@ -120,7 +120,7 @@ def test_a_kill_between_checkpoint_and_best_copy_is_repaired_on_resume(tmp_path:
     """The last checkpoint says its epoch is the best; best.safetensors is an older epoch's."""
     from ganlab.models import build_discriminator, build_generator
     from ganlab.train.checkpoint import checkpoint_epoch, save_checkpoint
-    from ganlab.train.trainer import restore_best
+    from ganlab.train.epoch import restore_best
 
     config = load_preset("ring")
     run = RunDir(tmp_path / "run")
@@ -164,5 +164,5 @@ def test_a_kill_before_the_best_copy_counts_that_epoch_as_best(tmp_path: Path, m
 
     monkeypatch.undo()
     monkeypatch.setattr(trainer, "is_better", lambda *args: False)  # epoch 3 is no better
-    train(None, run.path, resume=True, progress="quiet")
+    resume(run.path, progress="quiet")
     assert checkpoint_epoch(run.best_checkpoint) == 2 and run.read_info()["best"]["epoch"] == 2

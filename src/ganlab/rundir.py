@@ -20,13 +20,13 @@ def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    import ganlab
+    from ganlab.version import __version__
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
-        "ganlab": ganlab.__version__,
+        "ganlab": __version__,
     }
 
 

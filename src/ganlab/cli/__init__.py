@@ -5,7 +5,6 @@ User errors (bad config, bad input, missing data) print one line on stderr and e
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -59,7 +58,8 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
-    from ganlab.train.trainer import dry_run_step, train as run_training
+    from ganlab.api.run import default_out, resume as resume_run, train as train_run
+    from ganlab.train.loop import dry_run_step
 
     torch_device = torch.device(device) if device else None
     progress = "quiet" if quiet else "auto"
@@ -74,7 +74,7 @@ def train(
         if info.get("status") == "complete":
             typer.echo(f"{resume}: run already complete, nothing to do")
             return
-        run = run_training(None, resume, resume=True, data_dir=data_dir, progress=progress, device=torch_device)
+        run = resume_run(resume, data_dir=data_dir, progress=progress, device=torch_device)
     else:
         if config_file and preset:
             raise GanlabError("give either --preset or --config, not both")
@@ -87,11 +87,9 @@ def train(
             stats = dry_run_step(config, data_dir=data_dir, device=torch_device)
             typer.echo("dry run, one batch: " + "  ".join(f"{k} {v:.4f}" for k, v in stats.items()))
             return
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = out or Path("runs") / f"{config.name}-{stamp}"
-        run = run_training(config, out, data_dir=data_dir, progress=progress, device=torch_device)
+        run = train_run(config, out or default_out(config), data_dir=data_dir, progress=progress, device=torch_device)
     if not quiet:
-        info = run.read_info()
+        info = run.info
         events = len(info.get("events", []))
         typer.echo(
             f"run complete: {run.path} (health: {info.get('health', 'unknown')}, {events} monitor events, "
@@ -109,12 +107,10 @@ def sample(
     which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
 ) -> None:
     """Draw samples from a run's saved generator into a PNG grid (or scatter plot for 2-D data)."""
-    from ganlab.train.sampling import generate, load_generator
-    from ganlab.pictures import image_grid, save_png, scatter_2d
+    from ganlab.api.run import Run
+    from ganlab.pictures import save_png
 
-    g, config = load_generator(run_dir, which)
-    x = generate(g, config, n, seed=seed)
-    picture = scatter_2d(x, title=config.name) if config.data.dataset == "ring" else image_grid(x)
+    picture = Run(run_dir).picture(n, seed, which)
     try:
         save_png(out, picture)
     except OSError as err:

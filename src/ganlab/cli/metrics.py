@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,9 +14,8 @@ from rich.table import Table
 
 from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
-from ganlab.files import atomic_write_json, utc_now
 from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
-from ganlab.names import ALL_METRICS, RING_METRICS, arrow, fmt
+from ganlab.names import ALL_METRICS, arrow, fmt
 
 
 def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, float], n: int) -> Table:
@@ -39,19 +37,6 @@ def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, f
     return table
 
 
-def _eval_ring(g: object, config: object, n: int, seed: int, device: str) -> tuple[dict, dict]:
-    """Ring runs: modes covered and share of high-quality samples (VEEGAN), model and real."""
-    import torch
-
-    from ganlab.data.datasets import ring_mode_stats, sample_ring
-    from ganlab.train.sampling import generate
-
-    points = generate(g, config, n, seed=seed, device=device)  # type: ignore[arg-type]
-    real = sample_ring(n, generator=torch.Generator().manual_seed(seed))
-    model, floor = ring_mode_stats(points), ring_mode_stats(real)
-    return {k: float(model[k]) for k in RING_METRICS}, {k: float(floor[k]) for k in RING_METRICS}
-
-
 @user_errors
 def eval_command(
     run_dir: Annotated[
@@ -68,64 +53,31 @@ def eval_command(
     device: DeviceOption = None,
 ) -> None:
     """Score a run's samples with every metric and write RUN_DIR/eval.json, beside the real-data floor."""
-    from ganlab.metrics.suite import FLOOR_MAX, MetricSuite
+    from ganlab.api.run import evaluate, real_floor
+    from ganlab.metrics.suite import FLOOR_MAX
 
     console = Console()
     if real and run_dir is not None:
         raise GanlabError("give either RUN_DIR or --real, not both")
     if not real and run_dir is None:
         raise GanlabError("missing RUN_DIR (or pass --real for the real-data floor)")
-    started = time.perf_counter()
-    if device is None:
-        from ganlab.train.engine import default_device
-
-        device = str(default_device())
-    suite = MetricSuite(data_dir=data_dir, device=device)
-    floor_n = min(n, FLOOR_MAX)  # the evaluator's held-out training images
     if real:
-        floor = suite.real_floor(floor_n)
-        console.print(scores_table("MNIST real-data floor", None, floor, floor_n))
+        floor_n = min(n, FLOOR_MAX)
+        console.print(scores_table("MNIST real-data floor", None, real_floor(floor_n, "mnist", data_dir, device), floor_n))
         return
-
-    from ganlab.train.sampling import generate, load_generator
-
     assert run_dir is not None
-    g, config = load_generator(run_dir, which, device)
-    if config.data.dataset == "ring":
-        scores, floor = _eval_ring(g, config, n, seed, device)
-        higher = RING_METRICS
-    else:
-        images = generate(g, config, n, seed=seed, device=device)
-        scores = suite(images)
-        floor = suite.real_floor(floor_n)
-        higher = ALL_METRICS
-    seconds = time.perf_counter() - started
-    result = {
-        "run_dir": str(run_dir),
-        "which": which,
-        "n": n,
-        "n_real_floor": floor_n,
-        "seed": seed,
-        "dataset": config.data.dataset,
-        "evaluator_sha256": None if config.data.dataset == "ring" else suite.evaluator_sha,
-        "metrics": scores,
-        "real_floor": floor,
-        "higher_is_better": {name: higher[name] for name in scores},
-        "seconds": round(seconds, 2),
-        "created": utc_now(),
-    }
-    target = Path(run_dir) / "eval.json"
-    atomic_write_json(target, result)
-    if config.data.dataset == "ring":
+    result = evaluate(run_dir, n=n, which=which, seed=seed, data_dir=data_dir, device=device)
+    scores, floor, higher = result["metrics"], result["real_floor"], result["higher_is_better"]
+    if result["evaluator_sha256"] is None:  # no evaluator network: the real column is n real samples
         table = Table(title=f"{run_dir} ({which})")
         for column in ("metric", "better", "model", f"real (n={n})"):
             table.add_column(column)
         for name in scores:
-            table.add_row(name, arrow(RING_METRICS[name]), fmt(scores[name]), fmt(floor[name]))
+            table.add_row(name, arrow(higher[name]), fmt(scores[name]), fmt(floor[name]))
     else:
-        table = scores_table(f"{run_dir} ({which}, n={n})", scores, floor, floor_n)
+        table = scores_table(f"{run_dir} ({which}, n={n})", scores, floor, result["n_real_floor"])
     console.print(table)
-    console.print(f"wrote {target} in {seconds:.1f} s")
+    console.print(f"wrote {Path(run_dir) / 'eval.json'} in {result['seconds']:.1f} s")
 
 
 evaluator_app = typer.Typer(help="Train or inspect the MNIST evaluator behind the metrics.", no_args_is_help=True)

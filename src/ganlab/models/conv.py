@@ -7,7 +7,9 @@ import math
 import torch
 from torch import nn
 
-from ganlab.config import ConvGeneratorConfig
+from ganlab.config import ConfigError, ConvGeneratorConfig, RunConfig
+from ganlab.data.spec import DatasetSpec
+from ganlab.models.init import glorot_
 from ganlab.models.mlp import _OUTPUTS
 
 
@@ -33,6 +35,18 @@ class ConvGenerator(nn.Module):
         layers += [nn.Conv2d(channels, data_shape[0], 3, padding=1), _OUTPUTS[config.output]()]
         self.convs = nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    @classmethod
+    def from_config(cls, config: RunConfig, spec: DatasetSpec) -> "ConvGenerator":
+        if not spec.is_image:
+            raise ConfigError(
+                f"model.g.kind: the conv generator needs image data, got dataset {spec.name!r} of shape {spec.shape}"
+            )
+        return cls(config.model.g, config.noise.dim, spec.shape)
+
+    def initialise(self, scheme: str) -> "ConvGenerator":
+        """"glorot" (Keras', the study's) or "torch" (PyTorch's defaults, kept)."""
+        return glorot_(self) if scheme == "glorot" else self
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = self.dense(z).view(z.shape[0], *self.data_shape).contiguous(memory_format=torch.channels_last)
         return self.convs(x).contiguous()

@@ -7,7 +7,9 @@ import math
 import torch
 from torch import nn
 
-from ganlab.config import MLPDiscriminatorConfig, MLPGeneratorConfig
+from ganlab.config import MLPDiscriminatorConfig, MLPGeneratorConfig, RunConfig
+from ganlab.data.spec import DatasetSpec
+from ganlab.models.init import glorot_
 
 _OUTPUTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 
@@ -29,7 +31,9 @@ def hidden_stack(
 
 
 class MLPGenerator(nn.Module):
-    """z (B, latent_dim) -> x (B, *data_shape), squashed by the configured output activation."""
+    """z (B, latent_dim) -> x (B, *data_shape), squashed by the configured output activation.
+
+    Unconditional: class labels `y` are ignored."""
 
     def __init__(self, config: MLPGeneratorConfig, latent_dim: int, data_shape: tuple[int, ...]):
         super().__init__()
@@ -38,13 +42,23 @@ class MLPGenerator(nn.Module):
         self.head = nn.Linear(config.hidden[-1], math.prod(data_shape))
         self.output = _OUTPUTS[config.output]()
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    @classmethod
+    def from_config(cls, config: RunConfig, spec: DatasetSpec) -> "MLPGenerator":
+        return cls(config.model.g, config.noise.dim, spec.shape)
+
+    def initialise(self, scheme: str) -> "MLPGenerator":
+        """"glorot" (Keras', the study's) or "torch" (PyTorch's defaults, kept)."""
+        return glorot_(self) if scheme == "glorot" else self
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = self.output(self.head(self.body(z)))
         return x.view(z.shape[0], *self.data_shape)
 
 
 class MLPDiscriminator(nn.Module):
-    """x (B, *data_shape) -> logit (B,). The loss applies the sigmoid, which is stabler."""
+    """x (B, *data_shape) -> logit (B,). The loss applies the sigmoid, which is stabler.
+
+    Unconditional: class labels `y` are ignored."""
 
     def __init__(self, config: MLPDiscriminatorConfig, data_shape: tuple[int, ...]):
         super().__init__()
@@ -53,5 +67,13 @@ class MLPDiscriminator(nn.Module):
         )
         self.head = nn.Linear(config.hidden[-1], 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @classmethod
+    def from_config(cls, config: RunConfig, spec: DatasetSpec) -> "MLPDiscriminator":
+        return cls(config.model.d, spec.shape)
+
+    def initialise(self, scheme: str) -> "MLPDiscriminator":
+        """"glorot" (Keras', the study's) or "torch" (PyTorch's defaults, kept)."""
+        return glorot_(self) if scheme == "glorot" else self
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.body(x.flatten(1))).squeeze(1)

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from ganlab.config import RunConfig
-from ganlab.data.datasets import unscale
+from ganlab.data.registry import dataset_spec
 from ganlab.errors import GanlabError
 from ganlab.models import build_generator
 from ganlab.models.noise import sample_noise
-from ganlab.train.checkpoint import load_weights
 from ganlab.rundir import RunDir
+from ganlab.train.checkpoint import load_weights
 
 WEIGHTS = ("final", "best", "last")
 
@@ -38,10 +38,11 @@ def generate(
     g: nn.Module, config: RunConfig, n: int, seed: int = 0, device: torch.device | str = "cpu", batch: int = 1000
 ) -> torch.Tensor:
     """n samples, float32 (n, *data_shape): images in [0, 1]; the ring's points as they are."""
+    spec = dataset_spec(config.data.dataset)
     generator = torch.Generator().manual_seed(seed)
     chunks = []
     for start in range(0, n, batch):
         z = sample_noise(min(batch, n - start), config.noise, generator=generator).to(device)
         x = g(z)
-        chunks.append(x if config.data.dataset == "ring" else unscale(x, config.data.scaling))
+        chunks.append(spec.to_display(x, config))
     return torch.cat(chunks).cpu()

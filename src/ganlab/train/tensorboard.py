@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ganlab.errors import GanlabError
+from ganlab.train.hooks import EpochResult
 
 POSITION = ("kind", "epoch", "step", "x")
 
@@ -49,6 +50,11 @@ class TensorBoardLog:
             self.writer.add_text("events", f"{event['status']}: {event['message']}", event["step"])
         self.events_written = len(events)
         self.writer.flush()
+
+    def on_epoch(self, result: EpochResult) -> None:
+        """The loop's hook (`ganlab.train.hooks`): write the epoch."""
+        if result.picture is not None:
+            self.write(result.records, result.picture, result.step, result.events)
 
     def close(self) -> None:
         """Flush and close the event file."""

@@ -1,6 +1,6 @@
 """One run of a study, in its own process: train (or resume) it, then score it into eval.json.
 
-The study runner starts `python -m ganlab.study.worker RUN_DIR --preset P --set ...` once per run
+The study runner starts `python -m ganlab.api.worker RUN_DIR --preset P --set ...` once per run
 with stdout and stderr going to RUN_DIR/log.txt, so that a crash ends this process only. It does
 what these two commands would do, without paying the interpreter start-up twice:
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ganlab.study.worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ganlab.api.worker", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, nargs="?")
     parser.add_argument("--floor", type=Path, default=None, metavar="STUDY_DIR",
                         help="instead of a run: write STUDY_DIR/floor.json and warm the metric caches")  # fmt: skip
@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from ganlab.api.run import evaluate, resume, train
     from ganlab.config import load_preset
     from ganlab.rundir import RunDir
     from ganlab.train.engine import default_device
-    from ganlab.train.trainer import train
 
     device = torch.device(args.device) if args.device else default_device()
     run_dir = RunDir(args.run_dir)
@@ -50,24 +50,12 @@ def run(args: argparse.Namespace) -> None:
         train(load_preset(args.preset, args.overrides), args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
     elif run_dir.read_info().get("status") != "complete":
         print(f"resume: ganlab train --resume {shlex.quote(str(args.run_dir))}", flush=True)
-        train(None, args.run_dir, resume=True, data_dir=args.data_dir, progress="plain", device=device)
+        resume(args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
     else:
         print("training already complete", flush=True)
-    evaluate(args.run_dir, args.eval_n, args.data_dir, str(device))
-
-
-def evaluate(run_dir: Path, n: int, data_dir: Path | None, device: str) -> None:
-    """`ganlab eval RUN_DIR --n N`: writes RUN_DIR/eval.json with the scores and the real floor."""
-    import typer
-
-    from ganlab.cli.metrics import eval_command
-
-    print(f"eval: ganlab eval {shlex.quote(str(run_dir))} --n {n}", flush=True)
-    try:
-        eval_command(run_dir, n=n, data_dir=data_dir, which="final", real=False, seed=0, device=device)
-    except typer.Exit as done:  # eval_command has printed `error: ...` already
-        if done.exit_code:
-            raise SystemExit(done.exit_code) from None
+    print(f"eval: ganlab eval {shlex.quote(str(args.run_dir))} --n {args.eval_n}", flush=True)
+    result = evaluate(args.run_dir, n=args.eval_n, data_dir=args.data_dir, device=str(device))
+    print("  ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()), flush=True)
 
 
 def floor(args: argparse.Namespace) -> None:

@@ -1,0 +1,166 @@
+"""ganlab as a library: train from a preset or config, then sample and evaluate the run.
+
+    import ganlab
+    run = ganlab.train("ring", overrides=["train.epochs=2"], out="runs/ring-2")
+    x = run.sample(64)             # (64, 2) points; images come in [0, 1]
+    scores = run.evaluate(n=2000)  # also written to runs/ring-2/eval.json
+
+The CLI (`ganlab train`, `sample`, `eval`) and the study worker are thin layers over these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+
+from ganlab.config import RunConfig, config_with_overrides, load_config_file, load_preset
+from ganlab.data.registry import dataset_spec
+from ganlab.errors import GanlabError
+from ganlab.files import atomic_write_json, utc_now
+from ganlab.metrics.scorers import build_scorer
+from ganlab.pictures import image_grid, scatter_2d
+from ganlab.report.plots import PlotWriter
+from ganlab.rundir import RunDir
+from ganlab.train.engine import default_device
+from ganlab.train.loop import train as train_loop
+from ganlab.train.sampling import WEIGHTS, generate, load_generator
+
+
+@dataclass(frozen=True)
+class Run(RunDir):
+    """A run directory, read back: its files (`RunDir`), config and record, samples and scores."""
+
+    @property
+    def config(self) -> RunConfig:
+        return self.read_config()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """run.json: status, timings, health and monitor events, best epoch."""
+        return self.read_info()
+
+    def sample(self, n: int = 64, seed: int = 0, which: str = "final", device: str | torch.device = "cpu") -> torch.Tensor:
+        """n samples of G (`which`: final, best or last weights) in display units: images in
+        [0, 1] (n, C, H, W), or points (n, D)."""
+        g, config = load_generator(self.path, which, device)
+        return generate(g, config, n, seed=seed, device=device)
+
+    def picture(self, n: int = 64, seed: int = 0, which: str = "final") -> Image.Image:
+        """`sample`'s output drawn as the dataset is: an image grid, or a 2-D scatter."""
+        config = self.config
+        x = self.sample(n, seed, which)
+        return scatter_2d(x, title=config.name) if dataset_spec(config.data.dataset).display == "scatter" else image_grid(x)
+
+    def evaluate(
+        self,
+        n: int = 10000,
+        which: str = "final",
+        seed: int = 0,
+        data_dir: Path | None = None,
+        device: str | torch.device | None = None,
+    ) -> dict[str, Any]:
+        """Score n samples with every metric of the dataset's scorer, beside the real-data floor;
+        writes and returns the result of `eval.json` (its "metrics" hold the scores)."""
+        return evaluate(self, n=n, which=which, seed=seed, data_dir=data_dir, device=device)
+
+
+def resolve_config(config: RunConfig | str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """A RunConfig from a RunConfig, a preset name, or a YAML file's path, with dotted overrides."""
+    if isinstance(config, RunConfig):
+        return config_with_overrides(config, list(overrides)) if overrides else config
+    if isinstance(config, Path) or str(config).endswith((".yaml", ".yml")):
+        return load_config_file(Path(config), list(overrides))
+    return load_preset(str(config), list(overrides))
+
+
+def default_out(config: RunConfig) -> Path:
+    """runs/<name>-<timestamp>."""
+    return Path("runs") / f"{config.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(
+    config: RunConfig | str | Path = "fc",
+    out: Path | str | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    data_dir: Path | None = None,
+    device: str | torch.device | None = None,
+    progress: str = "auto",
+) -> Run:
+    """Train a new run from a RunConfig, a preset name or a config file (with dotted overrides)
+    into `out` (default `runs/<name>-<timestamp>`); loss and metric plots are drawn as it goes."""
+    config = resolve_config(config, overrides)
+    out = Path(out) if out is not None else default_out(config)
+    return _train(config, out, False, data_dir, device, progress)
+
+
+def resume(
+    path: Path | str, *, data_dir: Path | None = None, device: str | torch.device | None = None, progress: str = "auto"
+) -> Run:
+    """Continue an interrupted run from its last checkpoint, exactly as if it had never stopped."""
+    return _train(None, Path(path), True, data_dir, device, progress)
+
+
+def _train(
+    config: RunConfig | None, out: Path, resume: bool, data_dir: Path | None, device: Any, progress: str
+) -> Run:
+    torch_device = torch.device(device) if device is not None else None
+    plots = PlotWriter(RunDir(out), config or RunDir(out).read_config())
+    train_loop(config, out, resume=resume, data_dir=data_dir, progress=progress, device=torch_device, hooks=[plots])
+    return Run(out)
+
+
+def load_run(path: Path | str) -> Run:
+    """The run in directory `path`."""
+    run = RunDir(Path(path))
+    if not run.exists():
+        raise GanlabError(f"{path}: not a ganlab run directory (no run.json)")
+    return Run(run.path)
+
+
+def evaluate(
+    run: Run | Path | str,
+    n: int = 10000,
+    which: str = "final",
+    seed: int = 0,
+    data_dir: Path | None = None,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """`Run.evaluate` for a run or its path: writes RUN_DIR/eval.json and returns its content."""
+    if which not in WEIGHTS:
+        raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
+    path = run.path if isinstance(run, Run) else Path(run)
+    device = str(device or default_device())
+    started = time.perf_counter()
+    g, config = load_generator(path, which, device)
+    scorer = build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device)
+    scores = scorer(generate(g, config, n, seed=seed, device=device))
+    floor = scorer.real_floor(n, seed)
+    result = {
+        "run_dir": str(path),
+        "which": which,
+        "n": n,
+        "n_real_floor": scorer.floor_size(n),
+        "seed": seed,
+        "dataset": config.data.dataset,
+        "evaluator_sha256": scorer.evaluator_sha,
+        "metrics": scores,
+        "real_floor": floor,
+        "higher_is_better": {name: scorer.higher_is_better[name] for name in scores},
+        "seconds": round(time.perf_counter() - started, 2),
+        "created": utc_now(),
+    }
+    atomic_write_json(path / "eval.json", result)
+    return result
+
+
+def real_floor(n: int = 10000, dataset: str = "mnist", data_dir: Path | None = None, device: str | None = None) -> dict[str, float]:
+    """The real-data floor of a dataset's scorer: n real samples scored as a model's would be."""
+    scorer = build_scorer(dataset_spec(dataset).scorer, None, data_dir, device or str(default_device()))
+    return scorer.real_floor(n)

@@ -1,0 +1,113 @@
+"""Scorers: what scores a dataset's samples, named by `DatasetSpec.scorer`, one registry line each.
+
+A scorer takes samples in display units (images in [0, 1], or points) and returns named scores;
+it also scores real data (the floor a model's scores are read against) and says which way each
+score is better. The MNIST scorer is the evaluator's metric suite; the ring's is VEEGAN's mode
+statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from ganlab.data import ring_mode_stats, sample_ring
+from ganlab.names import RING_METRICS
+from ganlab.metrics.evaluator import MnistEvaluator, default_evaluator
+
+
+class Scorer(Protocol):
+    """Scores samples; `evaluator_sha` names the network behind the scores (None: no network)."""
+
+    higher_is_better: dict[str, bool | None]
+    evaluator_sha: str | None
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]: ...
+
+    def prepare(self) -> None: ...
+
+    def floor_size(self, n: int) -> int: ...
+
+    def real_floor(self, n: int, seed: int = 0) -> dict[str, float]: ...
+
+
+class MnistScorer:
+    """The MNIST evaluator's metrics (`ganlab.metrics.suite.MetricSuite`): `metrics` of them,
+    or all when None."""
+
+    def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
+        from ganlab.metrics.suite import FLOOR_MAX, MetricSuite
+
+        self.suite = MetricSuite(metrics, data_dir=data_dir, device=device)
+        self.floor_max = FLOOR_MAX
+        self.higher_is_better = self.suite.higher_is_better
+        self.evaluator_sha: str | None = self.suite.evaluator_sha
+
+    def prepare(self) -> None:
+        """Load (and checksum) the evaluator now. Building it initialises a network from the global
+        RNG: fork it, so that scoring or not never changes a training run."""
+        with torch.random.fork_rng(devices=[]):
+            self.suite.evaluator
+
+    @staticmethod
+    def classifier(device: torch.device | str) -> MnistEvaluator:
+        """The committed evaluator network, checksummed."""
+        return default_evaluator(str(device))
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        return self.suite(samples)
+
+    def floor_size(self, n: int) -> int:
+        """How many real images `real_floor(n)` scores: the evaluator's held-out training images
+        number `FLOOR_MAX`."""
+        return min(n, self.floor_max)
+
+    def real_floor(self, n: int, seed: int = 0) -> dict[str, float]:
+        """`floor_size(n)` unseen training images against the test set."""
+        return self.suite.real_floor(self.floor_size(n))
+
+
+class RingScorer:
+    """Modes covered and the share of high-quality samples (Srivastava et al. 2017, VEEGAN)."""
+
+    higher_is_better = dict(RING_METRICS)
+    evaluator_sha = None
+
+    def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
+        pass  # nothing to load: the ring's modes are known exactly
+
+    def prepare(self) -> None:
+        pass
+
+    @staticmethod
+    def classifier(device: torch.device | str) -> None:
+        return None
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        stats = ring_mode_stats(samples)
+        return {name: float(stats[name]) for name in RING_METRICS}
+
+    def floor_size(self, n: int) -> int:
+        return n
+
+    def real_floor(self, n: int, seed: int = 0) -> dict[str, float]:
+        """n points drawn from the ring itself."""
+        return self(sample_ring(n, generator=torch.Generator().manual_seed(seed)))
+
+
+SCORERS: dict[str, type] = {"mnist": MnistScorer, "ring": RingScorer}
+
+
+def build_scorer(
+    name: str, metrics: list[str] | None = None, data_dir: Path | None = None, device: torch.device | str = "cpu"
+) -> MnistScorer | RingScorer:
+    """The scorer registered as `name` (a `DatasetSpec.scorer`), for `metrics` (None: all)."""
+    return SCORERS[name](metrics, data_dir, device)
+
+
+def class_evaluator(name: str, device: torch.device | str) -> MnistEvaluator | None:
+    """The classifier behind scorer `name`, for class-based checks (the collapse monitor); None
+    when the scorer has none."""
+    return SCORERS[name].classifier(device)

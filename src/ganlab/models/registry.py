@@ -1,0 +1,33 @@
+"""The architectures, by `kind`, for G and D: one registry line each.
+
+An architecture is an `nn.Module` class with `from_config(config, spec)` (it reads its own
+section, `config.model.g` or `config.model.d`, and the data's shape) and `initialise(scheme)`
+(`model.init`). G is called as `g(z, y)` and D as `d(x, y)`, where `y` holds class labels that an
+unconditional network ignores.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ganlab.config import RunConfig
+from ganlab.data.registry import dataset_spec
+from ganlab.data.spec import DatasetSpec
+from ganlab.models.conv import ConvGenerator
+from ganlab.models.mlp import MLPDiscriminator, MLPGenerator
+
+GENERATORS: dict[str, type] = {"mlp": MLPGenerator, "conv": ConvGenerator}
+DISCRIMINATORS: dict[str, type] = {"mlp": MLPDiscriminator}
+
+
+def build_generator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
+    """The generator `config.model.g` describes, for the dataset's shape, initialised from the
+    current global RNG state as `model.init` says."""
+    g = GENERATORS[config.model.g.kind].from_config(config, spec or dataset_spec(config.data.dataset))
+    return g.initialise(config.model.init)
+
+
+def build_discriminator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
+    """The discriminator `config.model.d` describes, initialised as `build_generator` does."""
+    d = DISCRIMINATORS[config.model.d.kind].from_config(config, spec or dataset_spec(config.data.dataset))
+    return d.initialise(config.model.init)

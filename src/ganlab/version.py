@@ -1,0 +1,3 @@
+"""ganlab's version, recorded with every run and report."""
+
+__version__ = "0.1.0"
