@@ -6,13 +6,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ganlab.data import sources
 from ganlab.cli.data import app
+from ganlab.data.fileset import FileSpec
 from ganlab.data.idx import write_idx
-from ganlab.data.sources import MNIST_FILES
+from ganlab.data.mnist import MNIST_FILE_SET
 
-pytestmark = pytest.mark.usefixtures("isolated_data_env")
+MNIST_FILES = MNIST_FILE_SET.names
+pytestmark = pytest.mark.usefixtures("isolated_data_env", "no_mnist_mirrors")
 runner = CliRunner()
+
+
+@pytest.fixture
+def no_mnist_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ganlab data fetch` reads MNIST's table as registered: keep its mirrors off the network."""
+    monkeypatch.setattr(MNIST_FILE_SET, "mirrors", ())
 
 
 @pytest.fixture
@@ -20,11 +27,11 @@ def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data root with tiny MNIST-like files, made the expected ones by patching the checksums."""
     directory = tmp_path / "root" / "mnist"
     directory.mkdir(parents=True)
-    checksums = {}
+    files = []
     for index, name in enumerate(MNIST_FILES):
         path = write_idx(directory / name, np.full((2, 3), index, dtype=np.uint8))
-        checksums[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(sources, "MNIST_SHA256", checksums)
+        files.append(FileSpec(name, hashlib.sha256(path.read_bytes()).hexdigest()))
+    monkeypatch.setattr(MNIST_FILE_SET, "files", tuple(files))
     monkeypatch.setenv("COLUMNS", "250")  # rich wraps tables to the terminal width
     return tmp_path / "root"
 
@@ -62,6 +69,12 @@ def test_fetch_rejects_unknown_dataset() -> None:
     result = runner.invoke(app, ["fetch", "cifar"])
     assert result.exit_code == 2
     assert "cifar" in result.stderr
+
+
+def test_fetch_offers_the_registered_datasets_with_files() -> None:
+    result = runner.invoke(app, ["fetch", "ring"], env={"COLUMNS": "250"})
+    assert result.exit_code == 2
+    assert "'ring' is not one of 'mnist'" in result.stderr  # generated: nothing to fetch
 
 
 def test_info_on_empty_cache(isolated_data_env: Path) -> None:

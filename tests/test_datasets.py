@@ -1,28 +1,71 @@
+"""The registered datasets as their specs describe them, MNIST as tensors, pixel scaling, and the ring."""
+
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from ganlab.data.datasets import (
+from ganlab.config import RunConfig, config_with_overrides
+from ganlab.data.mnist import MNIST_FILE_SET, ImageDataset, load_mnist
+from ganlab.data.registry import DATASETS, dataset_spec
+from ganlab.data.ring import (
     RING_MODES,
     RING_RADIUS,
     RING_STD,
-    ImageDataset,
-    load_mnist,
     ring_centers,
     ring_mode_stats,
     sample_ring,
-    scale,
-    unscale,
+    sample_ring_labelled,
 )
+from ganlab.data.scaling import scale, unscale
 from ganlab.data.sources import DataError
+from ganlab.errors import GanlabError
 
 pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 PIXELS = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+# The fixture that gives a data root holding each file set's real files (see conftest.py).
+TEST_DATA_ROOTS = {MNIST_FILE_SET.name: "mnist_dir"}
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_every_registered_dataset_loads_as_its_spec_says(request: pytest.FixtureRequest, name: str, split: str) -> None:
+    spec = DATASETS[name]
+    assert spec.name == name and dataset_spec(name) is spec
+    data_dir = None
+    if spec.files is not None:
+        assert spec.files.name in TEST_DATA_ROOTS, f"{name}: add a fixture with its files to TEST_DATA_ROOTS"
+        data_dir = request.getfixturevalue(TEST_DATA_ROOTS[spec.files.name])  # skips when absent
+    config = config_with_overrides(RunConfig(), ["train.ring_size=512"])
+    x, y = spec.load(config, split, data_dir, torch.device("cpu"), False)  # type: ignore[arg-type]
+    assert x.shape[1:] == spec.shape and x.dtype == (torch.uint8 if spec.is_image else torch.float32)
+    assert y.shape == (len(x),) and y.dtype == torch.int64
+    assert torch.unique(y).tolist() == list(range(spec.num_classes))  # every class present, no other
+    prepared = spec.prepare(x[:8], config)
+    assert prepared.dtype == torch.float32 and prepared.shape == (8, *spec.shape)
+    assert spec.display == ("grid" if spec.is_image else "scatter")
+
+
+def test_the_ring_loads_from_the_runs_seed() -> None:
+    config = config_with_overrides(RunConfig(), ["train.ring_size=64", "train.seed=7"])
+    spec = dataset_spec("ring")
+    train, test = (spec.load(config, split, None, torch.device("cpu"), False) for split in ("train", "test"))
+    expected = sample_ring_labelled(64, generator=torch.Generator().manual_seed(7))
+    assert all(torch.equal(got, want) for got, want in zip(train, expected, strict=True))
+    assert not torch.equal(train[0], test[0])
+
+
+def test_unknown_dataset_names_the_known_ones() -> None:
+    with pytest.raises(GanlabError, match="unknown dataset 'cifar'; known datasets: mnist, ring"):
+        dataset_spec("cifar")
 
 
 # --- MNIST ----------------------------------------------------------------------------------

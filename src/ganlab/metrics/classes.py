@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy.special import xlogy
 
-from ganlab.data.stacked import STACKED_MODES
+from ganlab.data.stacked_mnist import STACKED_MODES
 from ganlab.errors import GanlabError
 
 

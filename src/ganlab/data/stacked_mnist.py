@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ganlab.data.mnist import load_mnist
+from ganlab.data.spec import Split
 from ganlab.errors import GanlabError
 
 STACKED_MODES = 1000
@@ -29,6 +31,7 @@ class StackedDataset:
         return self.images.shape[0]
 
     def to(self, device: str | torch.device) -> StackedDataset:
+        """The same data on `device`."""
         return StackedDataset(images=self.images.to(device), labels=self.labels.to(device))
 
 
@@ -56,14 +59,12 @@ def stack_digits(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int =
 
 
 def load_stacked_mnist(
-    split: str = "train",
+    split: Split = "train",
     n: int | None = None,
     seed: int = 0,
     data_dir: Path | None = None,
     device: str | torch.device = "cpu",
 ) -> StackedDataset:
     """Stacked MNIST drawn from MNIST `split`; n defaults to the split's size (60,000 / 10,000)."""
-    from ganlab.data.datasets import load_mnist
-
-    mnist = load_mnist(split, data_dir)  # type: ignore[arg-type]
+    mnist = load_mnist(split, data_dir)
     return stack_digits(mnist.images, mnist.labels, len(mnist) if n is None else n, seed).to(device)
