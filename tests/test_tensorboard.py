@@ -64,12 +64,12 @@ def test_a_resumed_log_drops_what_the_killed_run_wrote_after_its_checkpoint(tmp_
 
 def test_a_run_killed_before_its_first_checkpoint_logs_no_step_twice(tmp_path: Path, monkeypatch, one_thread):
     pytest.importorskip("tensorboard")
-    from ganlab.train import trainer
+    from ganlab.train import epoch as epoch_work
 
     def die(*args, **kwargs):
         raise KeyboardInterrupt  # after epoch 1 was logged, before its checkpoint
 
-    monkeypatch.setattr(trainer, "save_checkpoint", die)
+    monkeypatch.setattr(epoch_work, "save_checkpoint", die)
     with pytest.raises(KeyboardInterrupt):
         train(load_preset("ring", [*RING, "train.epochs=2"]), tmp_path / "run", progress="quiet")
     monkeypatch.undo()

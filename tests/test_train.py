@@ -142,7 +142,7 @@ def test_a_kill_between_checkpoint_and_best_copy_is_repaired_on_resume(tmp_path:
 def test_a_kill_before_the_best_copy_counts_that_epoch_as_best(tmp_path: Path, monkeypatch, one_thread):
     """Killed after epoch 2's checkpoint, which was the best so far, before best.safetensors was
     replaced: the resumed run makes epoch 2 the best, in the file and in run.json."""
-    from ganlab.train import trainer
+    from ganlab.train import epoch as epoch_work
     from ganlab.train.checkpoint import checkpoint_epoch
 
     config = load_preset("ring", ["train.epochs=3", "train.ring_size=1024", "train.eval_every=1"])
@@ -152,17 +152,17 @@ def test_a_kill_before_the_best_copy_counts_that_epoch_as_best(tmp_path: Path, m
         copies.append(target)
         if len(copies) == 2:
             raise KeyboardInterrupt
-        trainer.atomic_copy.__wrapped__(source, target)
+        epoch_work.atomic_copy.__wrapped__(source, target)
 
-    copy_then_die.__wrapped__ = trainer.atomic_copy
-    monkeypatch.setattr(trainer, "is_better", lambda *args: True)  # every epoch a new best
-    monkeypatch.setattr(trainer, "atomic_copy", copy_then_die)
+    copy_then_die.__wrapped__ = epoch_work.atomic_copy
+    monkeypatch.setattr(epoch_work, "is_better", lambda *args: True)  # every epoch a new best
+    monkeypatch.setattr(epoch_work, "atomic_copy", copy_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "run", progress="quiet")
     run = RunDir(tmp_path / "run")
     assert checkpoint_epoch(run.best_checkpoint) == 1 and checkpoint_epoch(run.checkpoint) == 2
 
     monkeypatch.undo()
-    monkeypatch.setattr(trainer, "is_better", lambda *args: False)  # epoch 3 is no better
+    monkeypatch.setattr(epoch_work, "is_better", lambda *args: False)  # epoch 3 is no better
     resume(run.path, progress="quiet")
     assert checkpoint_epoch(run.best_checkpoint) == 2 and run.read_info()["best"]["epoch"] == 2

@@ -1,0 +1,87 @@
+"""The objective seam: every loss x penalty x architecture takes a training step on the ring's and
+MNIST's shapes; registries and config names agree; n_critic D steps per G step."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from ganlab.config import LOSS_NAMES, PENALTY_NAMES, ConfigError, load_preset
+from ganlab.models import DISCRIMINATORS, GENERATORS
+from ganlab.train.bundle import build_bundle
+from ganlab.train.losses import LOSSES
+from ganlab.train.penalties import PENALTIES
+from ganlab.train.step import train_step
+
+CPU = torch.device("cpu")
+# Small networks of every registered kind, per dataset (the conv generator needs images).
+ARCHITECTURES = {
+    "mlp": ["model.g.kind=mlp", "model.g.hidden=[16]"],
+    "conv": ["model.g={kind: conv, filters: [4]}"],
+}
+SMALL = ["model.d.hidden=[16]", "noise.dim=8", "train.batch_size=8"]
+
+
+def test_config_names_match_the_registries():
+    assert set(LOSS_NAMES) == set(LOSSES)
+    assert set(PENALTY_NAMES) == set(PENALTIES)
+    assert set(ARCHITECTURES) == set(GENERATORS) and set(DISCRIMINATORS) == {"mlp"}
+
+
+def _batches(config, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    shape = (2,) if config.data.dataset == "ring" else (1, 28, 28)
+    gen = torch.Generator().manual_seed(0)
+    batch = config.train.batch_size
+    return [(torch.rand(batch, *shape, generator=gen) * 2 - 1, torch.randint(10, (batch,), generator=gen)) for _ in range(n)]
+
+
+COMBINATIONS = [
+    (dataset, arch, loss, penalty)
+    for dataset, arch, loss, penalty in itertools.product(
+        ["ring", "mnist"], ARCHITECTURES, LOSS_NAMES, [None, *PENALTY_NAMES]
+    )
+    if not (dataset == "ring" and arch == "conv")
+]
+
+
+@pytest.mark.parametrize("dataset,arch,loss,penalty", COMBINATIONS)
+def test_one_step_of_every_loss_penalty_and_architecture(dataset, arch, loss, penalty, one_thread):
+    overrides = [f"data.dataset={dataset}", *ARCHITECTURES[arch], *SMALL, f"train.loss={loss}"]
+    if penalty:
+        overrides.append(f"train.penalties.{penalty}=1.0")
+    config = load_preset("ring" if dataset == "ring" else "fc", overrides)
+    torch.manual_seed(0)
+    bundle = build_bundle(config, CPU)
+    before = [p.detach().clone() for m in bundle.modules.values() for p in m.parameters()]
+    stats = train_step(bundle, _batches(config, 1))
+    names = bundle.objective.stat_names
+    assert stats.shape == (len(names),) and torch.isfinite(stats).all()
+    assert (penalty in names) == bool(penalty)
+    after = [p.detach() for m in bundle.modules.values() for p in m.parameters()]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after)), "every parameter tensor moves"
+
+
+def test_n_critic_takes_that_many_d_steps_per_g_step(one_thread):
+    config = load_preset("ring", ["train.n_critic=3", *SMALL])
+    torch.manual_seed(0)
+    bundle = build_bundle(config, CPU)
+    steps = {"g": 0, "d": 0}
+    for name, optimizer in bundle.optimizers.items():
+        optimizer.register_step_post_hook(lambda *_, name=name: steps.__setitem__(name, steps[name] + 1))
+    train_step(bundle, _batches(config, 3))
+    assert steps == {"g": 1, "d": 3}
+
+
+def test_a_conv_generator_on_points_is_refused_naming_the_field():
+    config = load_preset("ring", ['model.g={kind: conv}'])
+    with pytest.raises(ConfigError, match="model.g.kind: the conv generator needs image data"):
+        build_bundle(config, CPU)
+
+
+def test_an_unknown_loss_or_penalty_names_the_known_ones():
+    with pytest.raises(ConfigError, match="train.loss: unknown loss 'wgan-typo'; known: ns"):
+        load_preset("ring", ["train.loss=wgan-typo"])
+    with pytest.raises(ConfigError, match="train.penalties: unknown penalty 'nope'"):
+        load_preset("ring", ["train.penalties.nope=1"])
