@@ -33,13 +33,15 @@ def isolated_data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Returns the cache directory (GANLAB_CACHE_DIR). Tests that want a mirror or npm pass or
     install their own stand-ins, so no test can reach the internet.
     """
-    from ganlab.data import sources
+    from ganlab.data.registry import DATASETS
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("GANLAB_CACHE_DIR", str(cache))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("GANLAB_DATA_DIR", raising=False)
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [])
+    for spec in DATASETS.values():
+        if spec.files is not None:
+            monkeypatch.setattr(spec.files, "mirrors", ())
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
     monkeypatch.setenv("PATH", str(empty_bin))

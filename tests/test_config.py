@@ -67,11 +67,6 @@ def test_unknown_preset_lists_the_known_ones():
         load_preset("nope")
 
 
-def test_conv_generator_needs_images():
-    with pytest.raises(ConfigError, match="conv generator needs image data"):
-        load_preset("conv-g", ["data.dataset=ring"])
-
-
 def test_config_round_trips_through_yaml(tmp_path: Path):
     c = load_preset("conv-g", ["train.seed=7"])
     path = tmp_path / "config.yaml"

@@ -57,7 +57,7 @@ def test_loader_refuses_changed_or_missing_weights(tmp_path):
 
 @pytest.mark.slow
 def test_committed_accuracy_on_real_test_set(mnist_dir):
-    from ganlab.data.datasets import load_mnist
+    from ganlab.data.mnist import load_mnist
 
     test = load_mnist("test", mnist_dir)
     acc = accuracy(load_evaluator(), test.images, test.labels)
@@ -109,10 +109,10 @@ def test_cli_info_reports_mismatch(tmp_path):
 
 
 def test_cli_train_writes_weights_and_card(tmp_path, monkeypatch):
-    from ganlab.data import datasets
+    from ganlab.data import mnist
 
     images, labels = tiny_digits()
-    monkeypatch.setattr(datasets, "load_mnist", lambda split, data_dir=None: datasets.ImageDataset(images, labels))
+    monkeypatch.setattr(mnist, "load_mnist", lambda split, data_dir=None: mnist.ImageDataset(images, labels))
     out = tmp_path / "ev" / "mine.safetensors"
     result = runner.invoke(commands.evaluator_app, ["train", "--out", str(out), "--epochs", "1", "--holdout", "0"])
     assert result.exit_code == 0, result.output

@@ -35,7 +35,7 @@ def small_suite(monkeypatch, mnist_dir, tmp_path_factory):
 
 @pytest.fixture
 def fake_run(tmp_path, monkeypatch, mnist_dir):
-    from ganlab.data.datasets import load_mnist
+    from ganlab.data.mnist import load_mnist
     from ganlab.train import sampling
 
     images = load_mnist("test", mnist_dir).images[5000:].float() / 255
@@ -96,7 +96,7 @@ def test_eval_options_have_help():
 
 
 def test_eval_ring_run_reports_modes(tmp_path, monkeypatch):
-    from ganlab.data.datasets import sample_ring
+    from ganlab.data.ring import sample_ring
     from ganlab.train import sampling
 
     config = SimpleNamespace(data=SimpleNamespace(dataset="ring"))

@@ -41,7 +41,7 @@ def suite(mnist_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pool(mnist_dir):
-    from ganlab.data.datasets import load_mnist
+    from ganlab.data.mnist import load_mnist
 
     test = load_mnist("test", mnist_dir)
     return test.images[N_REAL:].float() / 255, test.labels[N_REAL:]

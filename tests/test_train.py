@@ -15,7 +15,9 @@ import torch
 from safetensors.torch import load_file
 
 from ganlab.config import load_preset
-from ganlab.data.datasets import load_mnist, ring_mode_stats, scale
+from ganlab.data.mnist import load_mnist
+from ganlab.data.ring import ring_mode_stats
+from ganlab.data.scaling import scale
 from ganlab.train.sampling import generate, load_generator
 from ganlab.api import resume, train
 from ganlab.rundir import RunDir

@@ -31,7 +31,7 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    dataset: Literal["mnist", "ring"] = "mnist"
+    dataset: str = "mnist"  # a name in `ganlab.data.registry.DATASETS`, checked when the run is built
     # The study compared inputs in [-1, 1] ("symmetric", matching tanh) with the original range.
     scaling: Literal["symmetric", "unit", "raw"] = "symmetric"
 

@@ -149,7 +149,7 @@ def train_command(
     """Train the evaluator with the fixed, seeded recipe; print its test accuracy and SHA-256."""
     from dataclasses import replace
 
-    from ganlab.data.datasets import load_mnist
+    from ganlab.data.mnist import load_mnist
     from ganlab.metrics.evaluator import MnistEvaluator
     from ganlab.metrics.train_evaluator import Recipe, train_evaluator
 

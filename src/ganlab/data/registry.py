@@ -5,13 +5,14 @@ from __future__ import annotations
 from ganlab.data.mnist import MNIST
 from ganlab.data.ring import RING
 from ganlab.data.spec import DatasetSpec
-from ganlab.errors import GanlabError
+from ganlab.config import ConfigError
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, RING)}
 
 
 def dataset_spec(name: str) -> DatasetSpec:
-    """The registered spec of dataset `name`; GanlabError names the known ones otherwise."""
+    """The registered spec of dataset `name` (a config's `data.dataset`); ConfigError names the
+    known ones otherwise."""
     if name not in DATASETS:
-        raise GanlabError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+        raise ConfigError(f"data.dataset: unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
     return DATASETS[name]

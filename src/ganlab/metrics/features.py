@@ -137,7 +137,7 @@ def reference_features(
     key = f"{evaluator_sha[:16]}-mnist-{split}-{start}-{stop}"
 
     def compute() -> dict[str, np.ndarray]:
-        from ganlab.data.datasets import load_mnist
+        from ganlab.data.mnist import load_mnist
 
         data = load_mnist(split, data_dir)
         if len(data) < stop:
