@@ -85,3 +85,12 @@ def test_an_unknown_loss_or_penalty_names_the_known_ones():
         load_preset("ring", ["train.loss=wgan-typo"])
     with pytest.raises(ConfigError, match="train.penalties: unknown penalty 'nope'"):
         load_preset("ring", ["train.penalties.nope=1"])
+
+
+def test_hinge_loss_is_its_formula():
+    from ganlab.train.losses import hinge_d, hinge_g
+
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-3.0, 0.0, 1.0])
+    # max(0, 1 - real): 0, 0.5, 2 -> mean 0.8333; max(0, 1 + fake): 0, 1, 2 -> mean 1
+    torch.testing.assert_close(hinge_d(real, fake), torch.tensor(0.5 / 3 + 2 / 3 + 1.0))
+    torch.testing.assert_close(hinge_g(fake), torch.tensor(2.0 / 3))

@@ -95,7 +95,7 @@ class OptimConfig(_Section):
 
 # The names registered in `ganlab.train.losses.LOSSES` and `ganlab.train.penalties.PENALTIES`
 # (tests/test_objective.py keeps them equal): here, so that a config validates without torch.
-LOSS_NAMES: tuple[str, ...] = ("ns",)
+LOSS_NAMES: tuple[str, ...] = ("ns", "hinge")
 PENALTY_NAMES: tuple[str, ...] = ()
 
 
@@ -109,7 +109,7 @@ class TrainConfig(_Section):
     epochs: Width = 30
     batch_size: Width = 128
     seed: Annotated[int, Field(ge=0)] = 0
-    loss: str = "ns"  # "ns": non-saturating (Goodfellow et al. 2014), the study's
+    loss: str = "ns"  # "ns": non-saturating (Goodfellow et al. 2014), the study's; "hinge"
     # Penalties added to D's loss, name -> weight, e.g. --set train.penalties.r1=10
     penalties: dict[str, Annotated[float, Field(gt=0.0)]] = {}
     n_critic: Annotated[int, Field(ge=1)] = 1  # D steps (each on its own real batch) per G step

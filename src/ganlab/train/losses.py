@@ -48,6 +48,17 @@ def ns_g(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+def hinge_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def hinge_g(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """-E[D(G(z))]."""
+    return -fake_logits.mean()
+
+
 LOSSES: dict[str, Loss] = {
     "ns": Loss(ns_d, ns_g),
+    "hinge": Loss(hinge_d, hinge_g, summary="raw"),
 }
