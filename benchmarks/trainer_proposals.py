@@ -2,7 +2,7 @@
 
     python benchmarks/trainer_proposals.py [fc|conv-g] [--steps N] [--repeats R] [--threads T]
 
-Each variant is ganlab's real `build_gan` + `train_step`, with one choice undone (or a proposal
+Each variant is ganlab's real `build_bundle` + `train_step`, with one choice undone (or a proposal
 applied) at run time only, and all variants are timed interleaved in one process (A B C A B C ...):
 
 - current:       the code as it is (fused optimizers, channels_last conv G, kept freed memory)
@@ -22,12 +22,12 @@ from typing import Callable
 
 import torch
 
-from ganlab.bench.commands import bench_images
-from ganlab.bench.runner import interleave, load_baseline, tutorial_case
+from ganlab.bench.runner import BenchData, bench_data, interleave, load_baseline, tutorial_case
 from ganlab.config import OptimizerConfig, load_preset
 from ganlab.models.conv import ConvGenerator
 from ganlab.train.allocator import keep_freed_memory
-from ganlab.train.trainer import build_gan, prepare_batch, train_step
+from ganlab.train.bundle import build_bundle
+from ganlab.train.step import train_step
 
 
 def foreach_optimizer(params: list[torch.nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
@@ -40,42 +40,43 @@ def foreach_optimizer(params: list[torch.nn.Parameter], config: OptimizerConfig)
 class NCHWConvGenerator(ConvGenerator):
     """ConvGenerator.forward in the default NCHW layout."""
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.convs(self.dense(z).view(z.shape[0], *self.data_shape))
 
 
 def variant(
     preset: str,
-    images: torch.Tensor,
+    data: BenchData,
     foreach: bool = False,
     nchw: bool = False,
     reuse: bool = False,
     malloc: bool = True,
     compile: bool = False,
 ) -> Callable[[int], None]:
-    config = load_preset(preset, (["train.g_noise=reuse"] if reuse else []) + (["train.compile=default"] if compile else []))
+    overrides = (["train.g_noise=reuse"] if reuse else []) + (["train.compile=default"] if compile else [])
+    config = load_preset(preset, overrides)
     torch.manual_seed(0)
-    gan = build_gan(config, torch.device("cpu"))
+    bundle = build_bundle(config, torch.device("cpu"))
     if foreach:
-        gan.opt_g = foreach_optimizer(list(gan.g.parameters()), config.optim.g)
-        gan.opt_d = foreach_optimizer(list(gan.d.parameters()), config.optim.d)
-    if nchw and isinstance(gan.g, ConvGenerator):
-        gan.g.__class__ = NCHWConvGenerator
-        gan.g.to(memory_format=torch.contiguous_format)
-    batch = config.train.batch_size
-    state = {"perm": torch.randperm(len(images)), "i": 0}
+        bundle.optimizers = {
+            name: foreach_optimizer(list(module.parameters()), getattr(config.optim, name))
+            for name, module in bundle.modules.items()
+        }
+    if nchw and isinstance(bundle.g, ConvGenerator):
+        bundle.g.__class__ = NCHWConvGenerator
+        bundle.g.to(memory_format=torch.contiguous_format)
+    batch, n = config.train.batch_size, len(data.images)
+    state = {"perm": torch.randperm(n), "i": 0}
 
-    def run(n: int) -> None:
+    def run(steps: int) -> None:
         keep_freed_memory(malloc)
         stats = []
-        for _ in range(n):
-            if (state["i"] + 1) * batch > len(images):
-                state["perm"], state["i"] = torch.randperm(len(images)), 0
-            i = state["i"]
-            stats.append(
-                train_step(gan, prepare_batch(images[state["perm"][i * batch : (i + 1) * batch]], config), config)
-            )
-            state["i"] = i + 1
+        for _ in range(steps):
+            if (state["i"] + 1) * batch > n:
+                state["perm"], state["i"] = torch.randperm(n), 0
+            index = state["perm"][state["i"] * batch : (state["i"] + 1) * batch]
+            stats.append(train_step(bundle, [(bundle.spec.prepare(data.images[index], config), data.labels[index])]))
+            state["i"] += 1
         torch.stack(stats).tolist()
         keep_freed_memory(True)
 
@@ -92,21 +93,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()
-    images, source = bench_images(None)
+    data = bench_data(None)
     cases = {
-        "current": variant(args.preset, images),
-        "glibc-malloc": variant(args.preset, images, malloc=False),
-        "foreach": variant(args.preset, images, foreach=True),
-        **({"nchw": variant(args.preset, images, nchw=True)} if load_preset(args.preset).model.g.kind == "conv" else {}),
-        "reuse": variant(args.preset, images, reuse=True),
-        "compile": variant(args.preset, images, compile=True),
-        "tutorial": tutorial_case(load_baseline(), load_preset(args.preset), images, torch.device("cpu")),
+        "current": variant(args.preset, data),
+        "glibc-malloc": variant(args.preset, data, malloc=False),
+        "foreach": variant(args.preset, data, foreach=True),
+        **({"nchw": variant(args.preset, data, nchw=True)} if load_preset(args.preset).model.g.kind == "conv" else {}),
+        "reuse": variant(args.preset, data, reuse=True),
+        "compile": variant(args.preset, data, compile=True),
+        "tutorial": tutorial_case(load_baseline(), load_preset(args.preset), data, torch.device("cpu")),
     }
     seconds = interleave(cases, args.steps, args.repeats)
-    steps_per_epoch = -(-len(images) // load_preset(args.preset).train.batch_size)
+    steps_per_epoch = -(-len(data.images) // load_preset(args.preset).train.batch_size)
     base = statistics.median(seconds["current"])
     tutorial = statistics.median(seconds["tutorial"])
-    print(f"{args.preset}, {torch.get_num_threads()} threads, data: {source}")
+    print(f"{args.preset}, {torch.get_num_threads()} threads, data: {data.source}")
     for name, values in seconds.items():
         median = statistics.median(values)
         print(

@@ -9,36 +9,45 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from ganlab.bench.flops import step_flops, tutorial_step_flops
+from ganlab.bench.runner import Spread, interleave, load_baseline, steps_per_epoch
 from ganlab.cli.bench import bench_command
-from ganlab.bench.flops import discriminator_macs, generator_macs, step_flops
-from ganlab.bench.runner import Spread, interleave, load_baseline
 from ganlab.config import load_preset
 
-# Multiply-adds per sample, by hand from the study's layer widths.
-FC_G = 100 * 128 + 128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784  # 1,503,744
-FC_D = 784 * 1024 + 1024 * 512 + 512 * 256 + 256 * 128 + 128 * 1  # 1,491,072
-CONV_G = 100 * 784 + 28 * 28 * 9 * (1 * 8 + 8 * 16 + 16 * 32 + 32 * 1)  # dense + four 3x3 convs
+# Multiply-adds per sample, by hand from the study's layer widths: all layers, and the first.
+FC_G, FC_G1 = 100 * 128 + 128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784, 100 * 128  # 1,503,744
+FC_D, FC_D1 = 784 * 1024 + 1024 * 512 + 512 * 256 + 256 * 128 + 128 * 1, 784 * 1024  # 1,491,072
+CONV_G, CONV_G1 = 100 * 784 + 28 * 28 * 9 * (1 * 8 + 8 * 16 + 16 * 32 + 32 * 1), 100 * 784  # dense + four 3x3 convs
 
 
-
-def test_fc_step_flops_match_a_hand_count():
-    config = load_preset("fc")
-    assert generator_macs(config) == (FC_G, 100 * 128)
-    assert discriminator_macs(config) == (FC_D, 784 * 1024)
-    b = 128
-    d_step = 2 * (2 * b) * (FC_D + FC_D + (FC_D - 784 * 1024))  # fwd, weight grads, input grads past layer 1
-    g_step = 2 * b * (FC_D + FC_D) + 2 * b * (FC_G + FC_G - 100 * 128)  # D fwd + input grads; G grads
-    reuse = 2 * b * FC_G + d_step + g_step
-    assert step_flops(load_preset("fc", ["train.g_noise=reuse"])) == reuse == 3_794_272_256
-    assert step_flops(config) == reuse + 2 * b * FC_G == 4_179_230_720  # "about 4.2 GFLOP" (issue #6)
-    # The tutorial also computes D's weight gradients in the G step.
-    assert step_flops(config, "tutorial") == step_flops(config) + 2 * b * FC_D
+def hand_count(g: int, g1: int, d: int, d1: int, b: int, fresh: bool = True, n_critic: int = 1) -> int:
+    """FLOPs of a ganlab step at 2 per multiply-add, from the networks' multiply-adds per sample."""
+    # Each D update: G forward on b, then D forward, weight gradients and input gradients past its
+    # first layer (its input, real or detached fake, needs none) on 2b.
+    d_update = 2 * b * g + 2 * (2 * b) * (d + d + (d - d1))
+    # G update: [a fresh G forward], D forward and input gradients (no weight gradients) on b
+    # fakes, then G's weight gradients and input gradients past its first layer (z needs none).
+    g_update = (2 * b * g if fresh else 0) + 2 * b * (d + d) + 2 * b * (g + g - g1)
+    return n_critic * d_update + g_update
 
 
-def test_conv_generator_flops_count_the_convolutions():
+def test_fc_step_flops_match_a_hand_count(one_thread):
+    assert step_flops(load_preset("fc")) == hand_count(FC_G, FC_G1, FC_D, FC_D1, 128) == 4_179_230_720
+    reuse = load_preset("fc", ["train.g_noise=reuse"])
+    assert step_flops(reuse) == hand_count(FC_G, FC_G1, FC_D, FC_D1, 128, fresh=False) == 3_794_272_256
+    # The tutorial also computes D's weight gradients in its G step.
+    assert tutorial_step_flops(load_baseline(), load_preset("fc")) == 4_179_230_720 + 2 * 128 * FC_D
+
+
+def test_conv_step_flops_follow_the_real_step(one_thread):
     config = load_preset("conv-g")
-    assert generator_macs(config).total == CONV_G == 4_876_480
-    assert step_flops(config) - step_flops(config, batch=64) == pytest.approx(step_flops(config) / 2)
+    assert CONV_G == 4_876_480
+    assert step_flops(config) == hand_count(CONV_G, CONV_G1, FC_D, FC_D1, 128)
+    assert step_flops(config, batch=64) == pytest.approx(step_flops(config) / 2)
+    # Two D updates per G step: the counter sees the second one because the real step runs it.
+    two = load_preset("conv-g", ["train.n_critic=2"])
+    assert step_flops(two) == hand_count(CONV_G, CONV_G1, FC_D, FC_D1, 128, n_critic=2)
+    assert steps_per_epoch(two, 60_000) == 235 and steps_per_epoch(config, 60_000) == 469
 
 
 def test_interleave_alternates_the_order_and_times_every_round():
@@ -106,17 +115,18 @@ def test_bench_rejects_what_the_baseline_cannot_train():
 
 @pytest.mark.slow
 def test_study_throughput_measures_every_packing(one_thread, isolated_data_env):
-    from ganlab.cli.bench import bench_images
+    from ganlab.bench.runner import bench_data
     from ganlab.bench.study import study_throughput
 
     configs = [
         load_preset("fc-width-128", [f"train.seed={s}", "model.g.hidden=[32]", "model.d.hidden=[32]"]) for s in range(2)
     ]
-    images, _ = bench_images(None)  # random pixels here and in the worker processes
-    record = study_throughput(configs, images, torch.device("cpu"), steps=2, repeats=1, workers=2)
-    assert set(record["strategies"]) == {"naive", "naive-1t", "stacked-1p", "processes", "stacked"}
+    data = bench_data(None)  # random pixels here and in the worker processes
+    assert data.source.startswith("random pixels")
+    record = study_throughput(configs, data, torch.device("cpu"), steps=2, repeats=1, workers=2)
+    assert set(record["strategies"]) == {"naive", "naive-1t", "processes"}
     assert record["steps_per_epoch"] == 469 and record["runs"] == 2 and record["workers"] == 2
     assert all(s["epochs_per_hour"]["median"] > 0 for s in record["strategies"].values())
-    assert record["packed"] != "naive" and record["speedup"] == pytest.approx(
+    assert record["packed"] == "processes" and record["speedup"] == pytest.approx(
         record["packed_epochs_per_hour"] / record["naive_epochs_per_hour"]
     )

@@ -1,6 +1,8 @@
 """`ganlab bench`: how fast ganlab trains, against a tutorial PyTorch loop and the hardware limit.
 
-flops.py (FLOPs per step, from the config), matmul.py (measured fp32 matmul throughput),
-runner.py (interleaved timing, the timed loops), study.py (study throughput, packing),
-commands.py (the typer command). The malloc thresholds are ganlab.train.allocator's.
+suite.py (the whole benchmark and its record), runner.py (the data, interleaved timing, the timed
+loops), flops.py (FLOPs per step, counted on the real step), matmul.py (measured fp32 matmul
+throughput), study.py (study throughput, packing runs into processes), tables.py (what is
+printed). The typer command is `ganlab.cli.bench`. The malloc thresholds are
+ganlab.train.allocator's.
 """

@@ -3,7 +3,7 @@ every contender alike, and medians over the rounds compare like with like.
 
 A *case* is a function `run(n)` that performs n training steps and returns once they are done
 (it synchronises the device). Cases keep their state between calls, so the timed steps of one
-case continue the same training run round after round.
+case continue the same training run round after round. Cases train on `bench_data()`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from typing import Callable, NamedTuple
 import torch
 
 from ganlab.config import RunConfig
+from ganlab.data import load_mnist
 from ganlab.errors import GanlabError
-from ganlab.train.trainer import build_gan, prepare_batch, train_step
+from ganlab.train.bundle import build_bundle
+from ganlab.train.step import Batch, train_step
 
 Case = Callable[[int], None]
 
@@ -67,26 +69,59 @@ def interleave(
     return seconds
 
 
-# Cases -----------------------------------------------------------------------------------------
+# Data and cases --------------------------------------------------------------------------------
 
 
-def ganlab_case(config: RunConfig, x_train: torch.Tensor, device: torch.device) -> Case:
+class BenchData(NamedTuple):
+    """What the cases train on: MNIST's training set on the CPU, and where it came from."""
+
+    images: torch.Tensor  # uint8 (N, 1, 28, 28), pixels 0..255
+    labels: torch.Tensor  # int64 (N,)
+    source: str
+
+
+def bench_data(data_dir: Path | None) -> BenchData:
+    """MNIST's training set from `data_dir` (or the cache), never downloaded. Timing does not
+    depend on the pixels, so without MNIST files random pixels and labels stand in."""
+    try:
+        mnist = load_mnist("train", data_dir=data_dir, download=False)
+        return BenchData(mnist.images, mnist.labels, "MNIST train")
+    except GanlabError:
+        generator = torch.Generator().manual_seed(0)
+        pixels = torch.randint(0, 256, (60_000, 1, 28, 28), dtype=torch.uint8, generator=generator)
+        labels = torch.randint(0, 10, (60_000,), generator=generator)
+        return BenchData(pixels, labels, "random pixels (MNIST not found; timing does not depend on the pixels)")
+
+
+def steps_per_epoch(config: RunConfig, n: int) -> int:
+    """Training steps in an epoch over `n` samples: `n_critic` batches per step, the last kept
+    even when smaller, as `train()` counts them."""
+    n_batches = -(-n // config.train.batch_size)
+    return -(-n_batches // config.train.n_critic)
+
+
+def ganlab_case(config: RunConfig, data: BenchData, device: torch.device) -> Case:
     """ganlab's own training step, fed as `train()` feeds it: a permutation per epoch, index
-    slices of the dataset tensor on the device, scaling on the device, stats kept on the device."""
+    slices of the dataset tensors on the device, scaling on the device, stats kept on the device."""
     torch.manual_seed(config.train.seed)
-    gan = build_gan(config, device)
-    batch = config.train.batch_size
-    steps_per_epoch = -(-len(x_train) // batch)
+    bundle = build_bundle(config, device)
+    x_train, y_train = data.images.to(device), data.labels.to(device)
+    size, n_critic = config.train.batch_size, config.train.n_critic
+    n_batches, per_epoch = -(-len(x_train) // size), steps_per_epoch(config, len(x_train))
     state = {"perm": torch.randperm(len(x_train), device=device), "i": 0}
+
+    def batch_at(j: int) -> Batch:
+        index = state["perm"][j * size : (j + 1) * size]
+        return bundle.spec.prepare(x_train[index], config), y_train[index]
 
     def run(n: int) -> None:
         stats = []
         for _ in range(n):
-            if state["i"] == steps_per_epoch:
+            if state["i"] == per_epoch:
                 state["perm"], state["i"] = torch.randperm(len(x_train), device=device), 0
             i = state["i"]
-            x_real = prepare_batch(x_train[state["perm"][i * batch : (i + 1) * batch]], config)
-            stats.append(train_step(gan, x_real, config))
+            batches = [batch_at(j) for j in range(i * n_critic, min((i + 1) * n_critic, n_batches))]
+            stats.append(train_step(bundle, batches))
             state["i"] = i + 1
         torch.stack(stats).cpu()  # the trainer reads stats back once per epoch; here once per call
 
@@ -107,9 +142,9 @@ def load_baseline(path: Path = BASELINE_PATH) -> ModuleType:
     return module
 
 
-def tutorial_case(baseline: ModuleType, config: RunConfig, images: torch.Tensor, device: torch.device) -> Case:
+def tutorial_case(baseline: ModuleType, config: RunConfig, data: BenchData, device: torch.device) -> Case:
     """The tutorial loop of `baseline` (its `TutorialGAN`), on CPU images moved per batch."""
-    gan = baseline.TutorialGAN(config, images.cpu(), seed=config.train.seed, device=device)
+    gan = baseline.TutorialGAN(config, data.images, seed=config.train.seed, device=device)
 
     def run(n: int) -> None:
         for _ in range(n):

@@ -1,0 +1,238 @@
+"""`ganlab bench` as a library: each preset's training step timed against a tutorial PyTorch loop,
+then study throughput, gathered into one record.
+
+Per preset: seconds per epoch (median, min, max over the rounds) of the tutorial baseline
+(benchmarks/tutorial_baseline.py) and of ganlab's real training step with each G-step noise
+semantics (`train.g_noise` fresh and reuse), the speedup, GFLOP per step (`flops.py`), achieved
+GFLOP/s and its fraction of the measured fp32 matmul throughput (`matmul.py`); then study
+throughput (`study.py`). Freed memory is kept (`ganlab.train.allocator`), as ganlab's training
+keeps it; the baseline is timed a second time with glibc's malloc defaults, as a standalone script
+runs. The record:
+
+    {"date", "machine": {cpu, cores, threads, torch, python, device, env},
+     "settings": {steps, repeats, data, allocator},
+     "matmul_gflop_per_s": {median, min, max},
+     "targets": {PRESET: {preset, steps_per_epoch, batch_size, g_noise,
+                          baseline, baseline_glibc_malloc, ganlab, ganlab_by_g_noise: {fresh, reuse},
+                          speedup, speedup_by_g_noise, speedup_vs_glibc_malloc_baseline,
+                          matmul_floor_seconds_per_epoch}},
+     "study": {runs, workers, steps_per_epoch, strategies: {NAME: {epochs_per_hour, how}},
+               naive_epochs_per_hour, packed_epochs_per_hour, packed, speedup} or null}
+
+where each loop (baseline, ganlab, ...) is {seconds_per_epoch: {median, min, max}, gflop_per_step,
+gflop_per_s, fraction_of_matmul}, and speedup = baseline median s/epoch / ganlab median s/epoch
+(ganlab with the preset's own g_noise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from rich.console import Console
+
+from ganlab.bench.flops import step_flops, tutorial_step_flops
+from ganlab.bench.matmul import DEFAULT_SIZE, matmul_gflops
+from ganlab.bench.runner import (
+    BASELINE_PATH,
+    BenchData,
+    Case,
+    Spread,
+    bench_data,
+    ganlab_case,
+    interleave,
+    load_baseline,
+    steps_per_epoch,
+    tutorial_case,
+)
+from ganlab.bench.study import study_throughput
+from ganlab.bench.tables import print_study, print_target, spread_text
+from ganlab.config import RunConfig, load_preset
+from ganlab.errors import GanlabError
+from ganlab.train.allocator import keep_freed_memory
+
+ALL = ("fc", "conv-g")  # the presets `bench all` times
+ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
+SEMANTICS = ("fresh", "reuse")  # the values of train.g_noise
+
+
+def bench_presets(target: str) -> dict[str, RunConfig]:
+    """The presets `target` names ("all" or one preset), checked before anything is timed."""
+    names = list(ALL) if target == "all" else [target]
+    presets = {name: load_preset(name) for name in names}  # an unknown preset fails here, naming the known ones
+    for name, config in presets.items():
+        if config.data.dataset != "mnist" or (config.model.g.kind == "mlp" and config.model.g.batch_norm):
+            raise GanlabError(f"bench {name}: the tutorial baseline covers MNIST presets without batch norm")
+    return presets
+
+
+def study_configs(preset: str, runs: int) -> list[RunConfig]:
+    """The study-throughput batch: `runs` runs of `preset`, seeds 0, 1, ..."""
+    configs = [load_preset(preset, [f"train.seed={seed}"]) for seed in range(runs)]
+    if configs[0].data.dataset != "mnist":
+        raise GanlabError(f"bench --study-preset {preset}: study throughput is measured on MNIST presets")
+    return configs
+
+
+def run_bench(
+    presets: dict[str, RunConfig],
+    study: list[RunConfig] | None,
+    *,
+    steps: int,
+    repeats: int,
+    device: torch.device,
+    data_dir: Path | None,
+    baseline: Path = BASELINE_PATH,
+    console: Console,
+) -> dict:
+    """Time every preset, then (with `study` configs) study throughput; print tables on `console`
+    as each part ends, and return the record described in this module's docstring."""
+    allocator = keep_freed_memory()  # as ganlab's trainer runs; the baseline gets it too (same process)
+    data = bench_data(data_dir)
+    module = load_baseline(baseline)
+    machine = machine_info(device)
+    console.print(
+        f"ganlab bench: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads, "
+        f"torch {machine['torch']}, device {machine['device']}; data: {data.source}"
+    )
+    matmul: list[float] = []
+
+    def probe() -> None:
+        matmul.append(matmul_gflops(device=device))
+
+    probe()
+    targets = {}
+    for name, config in presets.items():
+        console.print(f"timing {name}: {repeats} rounds x {steps} steps per loop ...")
+        targets[name] = time_preset(name, config, module, data, device, steps, repeats, probe, matmul, allocator)
+        print_target(console, name, targets[name])
+
+    study_record = None
+    if study:
+        console.print(
+            f"timing study throughput: {len(study)} {study[0].name} runs, {repeats} rounds x {steps} steps ..."
+        )
+        study_record = study_throughput(study, data, device, steps, repeats, between=probe, data_dir=data_dir)
+        print_study(console, study_record)
+    record = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "settings": {
+            "steps": steps,
+            "repeats": repeats,
+            "data": data.source,
+            "allocator": "keep_freed_memory" if allocator else "default",
+        },
+        "matmul_gflop_per_s": Spread.of(matmul)._asdict(),
+        "targets": targets,
+        "study": study_record,
+    }
+    matmul_text = spread_text(record["matmul_gflop_per_s"], "{:.0f}")
+    console.print(f"matmul fp32 ({DEFAULT_SIZE}^3): {matmul_text} GFLOP/s")
+    return record
+
+
+def time_preset(
+    name: str,
+    config: RunConfig,
+    baseline: ModuleType,
+    data: BenchData,
+    device: torch.device,
+    steps: int,
+    repeats: int,
+    probe: Callable[[], None],
+    matmul: list[float],
+    allocator: bool,
+) -> dict:
+    """The record of one preset: the tutorial loop and ganlab's step with each g_noise, interleaved."""
+    per_epoch = steps_per_epoch(config, len(data.images))
+    configs = {g_noise: load_preset(name, [f"train.g_noise={g_noise}"]) for g_noise in SEMANTICS}
+    cases: dict[str, Case] = {"baseline": tutorial_case(baseline, config, data, device)}
+    cases |= {g_noise: ganlab_case(configs[g_noise], data, device) for g_noise in SEMANTICS}
+    if allocator:  # the baseline once more, with malloc as a standalone tutorial script has it
+        cases["baseline_glibc_malloc"] = _with_glibc_defaults(tutorial_case(baseline, config, data, device))
+    seconds = interleave(cases, steps, repeats, between=probe)
+    tutorial_flops = tutorial_step_flops(baseline, config)
+    flops = {"baseline": tutorial_flops, "baseline_glibc_malloc": tutorial_flops}
+    flops |= {g_noise: step_flops(configs[g_noise]) for g_noise in SEMANTICS}
+    peak = Spread.of(matmul).median
+    loops = {loop: _loop_record(Spread.of(values), per_epoch, flops[loop], peak) for loop, values in seconds.items()}
+    ours = config.train.g_noise
+    baseline_median = loops["baseline"]["seconds_per_epoch"]["median"]
+    record = {
+        "preset": name,
+        "steps_per_epoch": per_epoch,
+        "batch_size": config.train.batch_size,
+        "g_noise": ours,
+        "baseline": loops["baseline"],
+        "ganlab": loops[ours],
+        "ganlab_by_g_noise": {g: loops[g] for g in SEMANTICS},
+        "speedup": baseline_median / loops[ours]["seconds_per_epoch"]["median"],
+        "speedup_by_g_noise": {g: baseline_median / loops[g]["seconds_per_epoch"]["median"] for g in SEMANTICS},
+        "matmul_floor_seconds_per_epoch": flops[ours] * per_epoch / (peak * 1e9),
+    }
+    if "baseline_glibc_malloc" in loops:
+        standalone = loops["baseline_glibc_malloc"]
+        record["baseline_glibc_malloc"] = standalone
+        record["speedup_vs_glibc_malloc_baseline"] = (
+            standalone["seconds_per_epoch"]["median"] / loops[ours]["seconds_per_epoch"]["median"]
+        )
+    return record
+
+
+def _with_glibc_defaults(case: Case) -> Case:
+    """A case run with glibc's malloc thresholds, restoring ganlab's setting afterwards."""
+
+    def run(n: int) -> None:
+        keep_freed_memory(False)
+        try:
+            case(n)
+        finally:
+            keep_freed_memory(True)
+
+    return run
+
+
+def _loop_record(seconds_per_step: Spread, steps_per_epoch: int, flops: float, peak: float) -> dict:
+    achieved = flops / seconds_per_step.median / 1e9
+    return {
+        "seconds_per_epoch": seconds_per_step.scaled(steps_per_epoch)._asdict(),
+        "gflop_per_step": flops / 1e9,
+        "gflop_per_s": achieved,
+        "fraction_of_matmul": achieved / peak,
+    }
+
+
+def machine_info(device: torch.device) -> dict:
+    """CPU model, cores, threads, versions and device, for the record."""
+    info = {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        # Threading settings read at start-up by OpenMP/MKL: they change these timings a lot on a
+        # shared machine (spinning OpenMP threads stall when a core is taken by another job).
+        "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux
+        lines = []
+    for line in lines:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

@@ -1,0 +1,57 @@
+"""The tables `ganlab bench` prints from its record (`suite.py`), one per preset and one for study
+throughput."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def spread_text(s: dict, fmt: str) -> str:
+    """"median (min-max)" of a {median, min, max} record, each number formatted by `fmt`."""
+    return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}-{fmt.format(s['max'])})"
+
+
+def print_target(console: Console, name: str, rec: dict) -> None:
+    """One preset's loops: seconds per epoch, GFLOP per step, GFLOP/s, fraction of matmul, speedup."""
+    table = Table(title=f"{name}: {rec['steps_per_epoch']} steps per epoch, batch {rec['batch_size']}")
+    for column in ("loop", "s/epoch median (min-max)", "GFLOP/step", "GFLOP/s", "of matmul", "speedup"):
+        table.add_column(column, justify="left" if column == "loop" else "right")
+    rows = [("tutorial baseline", rec["baseline"], 1.0)]
+    if "baseline_glibc_malloc" in rec:
+        standalone = rec["baseline_glibc_malloc"]
+        ratio = standalone["seconds_per_epoch"]["median"] / rec["baseline"]["seconds_per_epoch"]["median"]
+        rows.append(("tutorial, glibc malloc defaults", standalone, 1 / ratio))
+    for g_noise, loop in rec["ganlab_by_g_noise"].items():
+        label = f"ganlab, g_noise {g_noise}" + (" (preset)" if g_noise == rec["g_noise"] else "")
+        rows.append((label, loop, rec["speedup_by_g_noise"][g_noise]))
+    for label, loop, speedup in rows:
+        table.add_row(
+            label,
+            spread_text(loop["seconds_per_epoch"], "{:.1f}"),
+            f"{loop['gflop_per_step']:.2f}",
+            f"{loop['gflop_per_s']:.0f}",
+            f"{loop['fraction_of_matmul']:.0%}",
+            f"{speedup:.2f}x",
+        )
+    console.print(table)
+    console.print(f"matmul-only floor for the preset's step: {rec['matmul_floor_seconds_per_epoch']:.1f} s/epoch")
+    if "speedup_vs_glibc_malloc_baseline" in rec:
+        console.print(
+            f"speedup against the tutorial with glibc's malloc defaults (as a standalone script runs): "
+            f"{rec['speedup_vs_glibc_malloc_baseline']:.2f}x"
+        )
+
+
+def print_study(console: Console, rec: dict) -> None:
+    """Run-epochs per hour of each study-throughput strategy, against naive."""
+    table = Table(title=f"study throughput: {rec['runs']} runs, run-epochs per hour")
+    for column in ("strategy", "how", "epochs/hour median (min-max)", "vs naive"):
+        table.add_column(column, justify="left" if column in ("strategy", "how") else "right")
+    naive = rec["naive_epochs_per_hour"]
+    for name, strategy in rec["strategies"].items():
+        rate = strategy["epochs_per_hour"]
+        table.add_row(name, strategy["how"], spread_text(rate, "{:.0f}"), f"{rate['median'] / naive:.2f}x")
+    console.print(table)
+    if rec["packed"] is not None:
+        console.print(f"packed ({rec['packed']}) / naive: {rec['speedup']:.2f}x")
