@@ -12,108 +12,110 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from ganlab.api import resume, train
 from ganlab.config import ConfigError, MonitorConfig, load_preset
-from ganlab.train import monitors as m
 from ganlab.rundir import RunDir
-from ganlab.train.trainer import STATS, train
+from ganlab.train import monitors as m
+from ganlab.train.monitors import evaluations, samples, steps
 
 CONFIG = MonitorConfig()
+# The per-step stats the loop logs for the study's loss, in its order.
+STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+HEALTHY = {"d_loss": 1.2, "g_loss": 0.9, "d_real": 0.6, "d_fake": 0.4, "d_grad_norm": 2.0, "g_grad_norm": 3.0, "gp": 0.5}
 
 
-
-def window(n: int = 50, **columns: float) -> dict[str, np.ndarray]:
+def window(n: int = 50, names: tuple[str, ...] = STATS, **columns: float) -> dict[str, np.ndarray]:
     """Per-step stats of a healthy-looking window, with some columns set to constants."""
-    base = {"d_loss": 1.2, "g_loss": 0.9, "d_real": 0.6, "d_fake": 0.4, "d_grad_norm": 2.0, "g_grad_norm": 3.0}
-    return {name: np.full(n, columns.get(name, base[name]), dtype=np.float64) for name in STATS}
+    return {name: np.full(n, columns.get(name, HEALTHY[name]), dtype=np.float64) for name in names}
 
 
-def rows(n: int = 50, **columns: float) -> np.ndarray:
-    return np.stack([window(n, **columns)[name] for name in STATS], axis=1)
+def rows(n: int = 50, names: tuple[str, ...] = STATS, **columns: float) -> np.ndarray:
+    return np.stack(list(window(n, names, **columns).values()), axis=1)
 
 
 # Detectors -------------------------------------------------------------------------------------
 
 
 def test_divergence_catches_nan_inf_weights_and_exploding_gradients():
-    assert m.check_divergence(window(), 10.0, 1000.0) is None
+    assert steps.check_divergence(window(), 10.0, 1000.0) is None
     nan = window()
     nan["g_loss"][7] = np.nan
-    found = m.check_divergence(nan, 10.0, 1000.0)
+    found = steps.check_divergence(nan, 10.0, 1000.0)
     assert found.signal == "g_loss" and math.isnan(found.value) and found.threshold is None
     assert "1 of 50 steps" in found.message
-    assert m.check_divergence(window(), math.inf, 1000.0).signal == "weight_norm"
-    found = m.check_divergence(window(d_grad_norm=5000.0), 10.0, 1000.0)
+    assert steps.check_divergence(window(), math.inf, 1000.0).signal == "weight_norm"
+    found = steps.check_divergence(window(d_grad_norm=5000.0), 10.0, 1000.0)
     assert (found.signal, found.value, found.threshold) == ("d_grad_norm", 5000.0, 1000.0)
     spike = window()
     spike["g_grad_norm"][:10] = 1e6  # a few spikes: the median stays low
-    assert m.check_divergence(spike, 10.0, 1000.0) is None
+    assert steps.check_divergence(spike, 10.0, 1000.0) is None
 
 
 def test_d_wins_needs_all_three_conditions():
-    assert m.d_wins({"d_loss": 0.02, "d_real": 0.99, "d_fake": 0.01}, CONFIG)
-    assert not m.d_wins({"d_loss": 0.02, "d_real": 0.85, "d_fake": 0.01}, CONFIG)
-    assert not m.d_wins({"d_loss": 0.2, "d_real": 0.99, "d_fake": 0.01}, CONFIG)
-    assert not m.d_wins({"d_loss": 0.02, "d_real": 0.99, "d_fake": 0.2}, CONFIG)
+    assert steps.d_wins({"d_loss": 0.02, "d_real": 0.99, "d_fake": 0.01}, CONFIG)
+    assert not steps.d_wins({"d_loss": 0.02, "d_real": 0.85, "d_fake": 0.01}, CONFIG)
+    assert not steps.d_wins({"d_loss": 0.2, "d_real": 0.99, "d_fake": 0.01}, CONFIG)
+    assert not steps.d_wins({"d_loss": 0.02, "d_real": 0.99, "d_fake": 0.2}, CONFIG)
 
 
 def test_span_variance_is_the_variance_of_the_concatenated_windows():
     x = np.random.default_rng(0).normal(size=(10, 50, 2)) * np.linspace(1, 3, 10)[:, None, None]
     expected = x.reshape(-1, 2).var(axis=0)
-    got = m.span_variance(x.mean(axis=1), x.var(axis=1))
+    got = steps.span_variance(x.mean(axis=1), x.var(axis=1))
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
 def test_oscillation_compares_with_the_earlier_median():
     earlier = np.array([0.01, 0.012, 0.011, 0.5])  # one earlier outlier does not move the median
-    assert m.check_oscillation(0.05, earlier, 10.0, "g_loss") is None
-    found = m.check_oscillation(0.2, earlier, 10.0, "g_loss")
+    assert steps.check_oscillation(0.05, earlier, 10.0, "g_loss") is None
+    found = steps.check_oscillation(0.2, earlier, 10.0, "g_loss")
     assert found.signal == "g_loss_variance" and found.value == pytest.approx(0.2 / 0.0115)
-    assert m.check_oscillation(0.2, np.array([]), 10.0, "g_loss") is None
-    assert m.check_oscillation(math.nan, earlier, 10.0, "g_loss") is None
+    assert steps.check_oscillation(0.2, np.array([]), 10.0, "g_loss") is None
+    assert steps.check_oscillation(math.nan, earlier, 10.0, "g_loss") is None
 
 
 def test_mean_pairwise_distance_by_hand():
-    assert m.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
+    assert samples.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
     # an equilateral triangle of side 2: every pair at distance 2
     triangle = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, math.sqrt(3)]])
-    assert m.mean_pairwise_distance(triangle) == pytest.approx(2.0)
-    assert m.mean_pairwise_distance(np.ones((5, 3))) == pytest.approx(0.0, abs=1e-6)
+    assert samples.mean_pairwise_distance(triangle) == pytest.approx(2.0)
+    assert samples.mean_pairwise_distance(np.ones((5, 3))) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_class_stats_counts_classes_and_entropy():
     uniform = np.eye(10)[np.arange(500) % 10]
-    covered, entropy = m.class_stats(uniform)
+    covered, entropy = samples.class_stats(uniform)
     assert covered == 10 and entropy == pytest.approx(math.log(10))
     ones = np.eye(10)[np.ones(500, dtype=int)]
-    assert m.class_stats(ones) == (1, pytest.approx(0.0))
+    assert samples.class_stats(ones) == (1, pytest.approx(0.0))
     # a class with fewer than a tenth of its share (5 of 500) is not covered
     labels = np.r_[np.zeros(496, dtype=int), np.full(4, 3)]
-    assert m.class_stats(np.eye(10)[labels])[0] == 1
+    assert samples.class_stats(np.eye(10)[labels])[0] == 1
 
 
 def test_collapse_signals():
-    assert m.check_collapse(m.SampleStats(0.9, 10, 2.2), 0, CONFIG) == []
-    found = {s.signal: s for s in m.check_collapse(m.SampleStats(0.1, 3, 1.0), 0, CONFIG)}
+    assert samples.check_collapse(m.SampleStats(0.9, 10, 2.2), 0, CONFIG) == []
+    found = {s.signal: s for s in samples.check_collapse(m.SampleStats(0.1, 3, 1.0), 0, CONFIG)}
     assert set(found) == {"diversity", "classes_covered", "class_entropy"}
     assert found["classes_covered"].value == 3 and found["classes_covered"].threshold == 8
-    ring = m.check_collapse(m.SampleStats(0.9, modes_covered=4), 7, CONFIG)
+    ring = samples.check_collapse(m.SampleStats(0.9, modes_covered=4), 7, CONFIG)
     assert [(s.signal, s.value, s.threshold) for s in ring] == [("modes_covered", 4, 4)]
-    assert m.check_collapse(m.SampleStats(0.9, modes_covered=5), 7, CONFIG) == []
+    assert samples.check_collapse(m.SampleStats(0.9, modes_covered=5), 7, CONFIG) == []
 
 
 def test_regression_needs_several_evaluations_worse_than_the_best():
     fid = [80.0, 40.0, 30.0, 31.0, 38.0, 37.0]
-    assert m.check_regression(fid, False, 0.2, 3, "fid") is None  # 31 is within 20% of 30
-    found = m.check_regression(fid + [40.0], False, 0.2, 3, "fid")
+    assert evaluations.check_regression(fid, False, 0.2, 3, "fid") is None  # 31 is within 20% of 30
+    found = evaluations.check_regression(fid + [40.0], False, 0.2, 3, "fid")
     assert found.value == 40.0 and found.threshold == pytest.approx(36.0) and "fid 40" in found.message
     high_quality = [0.1, 0.5, 0.3, 0.3, 0.2]
-    assert m.check_regression(high_quality, True, 0.2, 3, "high_quality").threshold == pytest.approx(0.4)
-    assert m.check_regression([30.0, 40.0, 41.0], False, 0.2, 3, "fid") is None  # no best before them
+    assert evaluations.check_regression(high_quality, True, 0.2, 3, "high_quality").threshold == pytest.approx(0.4)
+    assert evaluations.check_regression([30.0, 40.0, 41.0], False, 0.2, 3, "fid") is None  # no best before them
 
 
 def test_memorisation():
-    assert m.check_memorisation(1.05, 0.8) is None
-    assert m.check_memorisation(0.3, 0.8).value == 0.3
+    assert evaluations.check_memorisation(1.05, 0.8) is None
+    assert evaluations.check_memorisation(0.3, 0.8).value == 0.3
 
 
 # The state machine -----------------------------------------------------------------------------
@@ -154,6 +156,44 @@ def test_windows_are_whole_across_uneven_chunks():
     # chunks of 30 + 47 + 23 steps, like a check every 50 steps with an epoch ending at step 30
     events = [e for n in (30, 47, 23) for e in mon.observe_steps(rows(n, d_loss=0.01, d_real=0.99, d_fake=0.01), 1.0)]
     assert [e.step for e in events] == [100] and mon.seen_step == 100 and mon.pending == []
+
+
+def stream(names: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """Events (as JSON) and records of one made-up run whose stats are named `names`: D wins for
+    200 steps, G's loss swings 30x wider from step 1,000, G's gradient norm is NaN at step 1,161."""
+    config = MonitorConfig(every=50, d_wins_steps=100, warmup_steps=0, oscillation_span=100, oscillation_history=400)
+    mon = m.Monitors(config, names, 100, ("fid", False))
+    rng = np.random.default_rng(0)
+    events = []
+    for k in range(24):
+        columns = window(50, names, **({"d_loss": 0.01, "d_real": 0.99, "d_fake": 0.01} if k < 4 else {}))
+        columns["d_loss"] = columns["d_loss"] + rng.normal(size=50) * 0.01
+        columns["g_loss"] = columns["g_loss"] + rng.normal(size=50) * (0.1 if k < 20 else 3.0)
+        if k == 23:
+            columns["g_grad_norm"][10] = np.nan
+        events += mon.observe_steps(np.stack([columns[name] for name in names], axis=1), 1.0)
+    return [e.to_json() for e in events], mon.drain_records()
+
+
+def test_stats_are_read_by_name_and_extra_ones_change_nothing():
+    """A penalty's extra stat ("gp"), with the columns in another order: the same events and
+    records. A non-finite extra stat is divergence, like any other."""
+    events, records = stream(STATS)
+    assert [(e["monitor"], e["signal"]) for e in events] == [
+        ("d-wins", "d_loss"), ("oscillation", "g_loss_variance"), ("divergence", "g_grad_norm")
+    ]  # fmt: skip
+    assert stream(("gp", "g_grad_norm", "d_fake", "g_loss", "d_real", "d_grad_norm", "d_loss")) == (events, records)
+    names = (*STATS, "gp")
+    [event] = m.Monitors(CONFIG, names, 100, ("fid", False)).observe_steps(rows(names=names, gp=math.inf), 1.0)
+    assert (event.monitor, event.signal, event.value) == ("divergence", "gp", math.inf)
+
+
+def test_d_wins_is_off_without_d_real_and_d_fake():
+    """A loss without probabilities (a Wasserstein critic's): no d-wins, the other detectors as before."""
+    events, records = stream(STATS)
+    without, without_records = stream(("d_loss", "g_loss", "d_grad_norm", "g_grad_norm"))
+    assert without == events[1:] and without_records == records
+    assert steps.check_divergence({"d_loss": np.ones(5)}, 1.0, 1000.0) is None  # no gradient norms: not checked
 
 
 def test_divergence_stops_even_when_the_action_is_warn():
@@ -283,26 +323,51 @@ def test_plots_mark_events(tmp_path: Path):
 def test_building_the_monitors_leaves_the_training_rng_alone(tmp_path: Path):
     """The MNIST probe builds the evaluator network (initialised from the RNG, then loaded)."""
     from ganlab.metrics.evaluator import WEIGHTS_PATH, default_evaluator
+    from ganlab.train.bundle import build_bundle
     from ganlab.train.progress import Progress
-    from ganlab.train.trainer import Watch
+    from ganlab.train.watch import Watch
 
     if not WEIGHTS_PATH.is_file():
         pytest.skip(f"evaluator weights not found at {WEIGHTS_PATH}")
     x = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
+    bundle = build_bundle(load_preset("fc"), torch.device("cpu"))
     default_evaluator.cache_clear()  # build it here, not in an earlier test
     torch.manual_seed(0)
     before = torch.get_rng_state()
-    watch = Watch.build(load_preset("fc"), RunDir(tmp_path), Progress("quiet", 1, 0, 1), x, 469, torch.device("cpu"))
+    watch = Watch.build(bundle, RunDir(tmp_path), Progress("quiet", 1, 0, 1), x, 469)
     assert torch.equal(torch.get_rng_state(), before)
     assert watch.probe is not None and watch.probe.evaluator is not None and watch.probe.real_diversity > 0
+
+
+class Replay(torch.nn.Module):
+    """A "generator" that draws the given real data (scaled like G's output) whatever z is."""
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__()
+        self.x = x
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.x[: len(z)]
+
+
+def test_the_ring_probe_counts_modes_on_the_points():
+    """Fresh ring points standing in for samples cover all 8 modes as diversely as real data;
+    points all at one spot cover one mode with no diversity."""
+    from ganlab.data import sample_ring
+
+    real = sample_ring(500, torch.Generator().manual_seed(0))
+    probe = m.SampleProbe(load_preset("ring"), real, torch.device("cpu"))
+    fresh = probe(Replay(sample_ring(500, torch.Generator().manual_seed(1))))
+    assert fresh.modes_covered == 8 and 0.9 < fresh.diversity < 1.1 and fresh.classes_covered is None, fresh
+    one = probe(Replay(real[:1].repeat(500, 1)))
+    assert one.modes_covered == 1 and one.diversity == pytest.approx(0.0, abs=1e-6), one
+    assert probe(Replay(torch.full((500, 2), math.nan))) is None  # divergence reports that
 
 
 def test_real_digits_pass_the_mnist_collapse_checks_and_ones_alone_do_not(mnist_dir: Path):
     """The probe on real test digits standing in for samples: no alarm. On the test set's 1s
     alone (a generator collapsed onto one digit, as the fc baseline is in its first epochs): all
     three collapse signals."""
-    from torch import nn
-
     from ganlab.data.datasets import load_mnist, scale
     from ganlab.metrics.evaluator import WEIGHTS_PATH, default_evaluator
 
@@ -312,20 +377,11 @@ def test_real_digits_pass_the_mnist_collapse_checks_and_ones_alone_do_not(mnist_
     train_images = load_mnist("train", data_dir=mnist_dir).images[:500]
     test = load_mnist("test", data_dir=mnist_dir)
     probe = m.SampleProbe(config, train_images, torch.device("cpu"), default_evaluator("cpu"))
-
-    class Replay(nn.Module):  # a "generator" that draws the given real images, scaled like G's output
-        def __init__(self, images: torch.Tensor):
-            super().__init__()
-            self.x = scale(images, "symmetric")
-
-        def forward(self, z: torch.Tensor) -> torch.Tensor:
-            return self.x[: len(z)]
-
-    real = probe(Replay(test.images[:500]))
+    real = probe(Replay(scale(test.images[:500], "symmetric")))
     assert real.classes_covered == 10 and real.class_entropy > 2.2 and 0.9 < real.diversity < 1.1, real
-    assert m.check_collapse(real, 0, CONFIG) == []
-    ones = probe(Replay(test.images[test.labels == 1][:500]))
-    signals = {s.signal for s in m.check_collapse(ones, 0, CONFIG)}
+    assert samples.check_collapse(real, 0, CONFIG) == []
+    ones = probe(Replay(scale(test.images[test.labels == 1][:500], "symmetric")))
+    signals = {s.signal for s in samples.check_collapse(ones, 0, CONFIG)}
     assert signals == {"diversity", "classes_covered", "class_entropy"}, ones
 
 
@@ -362,7 +418,7 @@ def test_failure_presets_are_caught_with_the_right_status(tmp_path: Path, one_th
 def test_healthy_ring_runs_raise_no_alarm(tmp_path: Path, one_thread):
     """Two seeds, 2,000 steps each: past the warmup, with collapse and oscillation verdicts.
     Seed 1 hops from 8 modes to 5 at step 2,000, a single probe that the patience absorbs (seed 2,
-    by contrast, really loses half the ring later on: see `ganlab.train.monitors`)."""
+    by contrast, really loses half the ring later on: see `ganlab.train.monitors.samples`)."""
     for seed in (1, 4):
         config = load_preset("ring", [f"train.seed={seed}", "train.epochs=2", "train.ring_size=256000"])
         run = train(config, tmp_path / f"seed{seed}", progress="quiet")
@@ -417,7 +473,7 @@ def test_resume_keeps_the_monitors_history(tmp_path: Path, one_thread, monkeypat
         with pytest.raises(KeyboardInterrupt):
             train(config, tmp_path / "cut", progress="quiet")
     assert RunDir(tmp_path / "cut").read_info()["status"] == "interrupted"
-    resumed = train(None, tmp_path / "cut", resume=True, progress="quiet")
+    resumed = resume(tmp_path / "cut", progress="quiet")
 
     events = whole.read_info()["events"]
     assert events and events == resumed.read_info()["events"]
