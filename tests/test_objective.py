@@ -95,3 +95,14 @@ def test_hinge_loss_is_its_formula():
     # max(0, 1 - real): 0, 0.5, 2 -> mean 0.8333; max(0, 1 + fake): 0, 1, 2 -> mean 1
     torch.testing.assert_close(hinge_d(real, fake), torch.tensor(0.5 / 3 + 2 / 3 + 1.0))
     torch.testing.assert_close(hinge_g(fake), torch.tensor(2.0 / 3))
+
+
+def test_r1_is_half_the_squared_input_gradient_and_zero_for_a_flat_d():
+    from ganlab.train.penalties import r1
+
+    w = torch.tensor([3.0, -4.0])
+    x = torch.randn(5, 2)
+    linear = lambda x, y: x @ w + 1.0  # grad_x D = w everywhere: R1 = |w|^2 / 2 = 12.5
+    torch.testing.assert_close(r1(linear, x, x, None), torch.tensor(12.5))
+    flat = lambda x, y: x.sum(1) * 0.0 + 2.0
+    assert r1(flat, x, x, None).item() == 0.0

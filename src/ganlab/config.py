@@ -96,7 +96,7 @@ class OptimConfig(_Section):
 # The names registered in `ganlab.train.losses.LOSSES` and `ganlab.train.penalties.PENALTIES`
 # (tests/test_objective.py keeps them equal): here, so that a config validates without torch.
 LOSS_NAMES: tuple[str, ...] = ("ns", "hinge")
-PENALTY_NAMES: tuple[str, ...] = ()
+PENALTY_NAMES: tuple[str, ...] = ("r1",)
 
 
 def _one_of(kind: str, names: tuple[str, ...], value: str) -> str:

@@ -16,4 +16,13 @@ Tensor = torch.Tensor
 # (d, x_real, x_fake, y) -> scalar: d takes (x, y) and returns logits (B,).
 Penalty = Callable[[Callable[[Tensor, Tensor | None], Tensor], Tensor, Tensor, Tensor | None], Tensor]
 
-PENALTIES: dict[str, Penalty] = {}
+def r1(d: Callable, x_real: Tensor, x_fake: Tensor, y: Tensor | None) -> Tensor:
+    """R1 (Mescheder et al. 2018): (1/2) E_x ||grad_x D(x)||^2 on real data; its weight is gamma."""
+    x = x_real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x, y).sum(), x, create_graph=True)
+    return 0.5 * grad.flatten(1).pow(2).sum(1).mean()
+
+
+PENALTIES: dict[str, Penalty] = {
+    "r1": r1,
+}
