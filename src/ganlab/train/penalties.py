@@ -16,6 +16,7 @@ Tensor = torch.Tensor
 # (d, x_real, x_fake, y) -> scalar: d takes (x, y) and returns logits (B,).
 Penalty = Callable[[Callable[[Tensor, Tensor | None], Tensor], Tensor, Tensor, Tensor | None], Tensor]
 
+
 def r1(d: Callable, x_real: Tensor, x_fake: Tensor, y: Tensor | None) -> Tensor:
     """R1 (Mescheder et al. 2018): (1/2) E_x ||grad_x D(x)||^2 on real data; its weight is gamma."""
     x = x_real.detach().requires_grad_(True)
