@@ -16,18 +16,16 @@ from ganlab.train.penalties import PENALTIES
 from ganlab.train.step import train_step
 
 CPU = torch.device("cpu")
-# Small networks of every registered kind, per dataset (the conv generator needs images).
-ARCHITECTURES = {
-    "mlp": ["model.g.kind=mlp", "model.g.hidden=[16]"],
-    "conv": ["model.g={kind: conv, filters: [4]}"],
-}
+# Small networks of every registered kind (the conv ones need images).
+G_KINDS = {"mlp": ["model.g={kind: mlp, hidden: [16]}"], "conv": ["model.g={kind: conv, filters: [4]}"]}
+D_KINDS = {"mlp": ["model.d={kind: mlp, hidden: [16]}"], "conv": ["model.d={kind: conv, filters: [4, 8]}"]}
 SMALL = ["model.d.hidden=[16]", "noise.dim=8", "train.batch_size=8"]
 
 
 def test_config_names_match_the_registries():
     assert set(LOSS_NAMES) == set(LOSSES)
     assert set(PENALTY_NAMES) == set(PENALTIES)
-    assert set(ARCHITECTURES) == set(GENERATORS) and set(DISCRIMINATORS) == {"mlp"}
+    assert set(G_KINDS) == set(GENERATORS) and set(D_KINDS) == set(DISCRIMINATORS)
 
 
 def _batches(config, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -38,17 +36,17 @@ def _batches(config, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 COMBINATIONS = [
-    (dataset, arch, loss, penalty)
-    for dataset, arch, loss, penalty in itertools.product(
-        ["ring", "mnist"], ARCHITECTURES, LOSS_NAMES, [None, *PENALTY_NAMES]
+    (dataset, g, d, loss, penalty)
+    for dataset, g, d, loss, penalty in itertools.product(
+        ["ring", "mnist"], G_KINDS, D_KINDS, LOSS_NAMES, [None, *PENALTY_NAMES]
     )
-    if not (dataset == "ring" and arch == "conv")
+    if not (dataset == "ring" and "conv" in (g, d))
 ]
 
 
-@pytest.mark.parametrize("dataset,arch,loss,penalty", COMBINATIONS)
-def test_one_step_of_every_loss_penalty_and_architecture(dataset, arch, loss, penalty, one_thread):
-    overrides = [f"data.dataset={dataset}", *ARCHITECTURES[arch], *SMALL, f"train.loss={loss}"]
+@pytest.mark.parametrize("dataset,g,d,loss,penalty", COMBINATIONS)
+def test_one_step_of_every_loss_penalty_and_architecture(dataset, g, d, loss, penalty, one_thread):
+    overrides = [f"data.dataset={dataset}", *SMALL, *G_KINDS[g], *D_KINDS[d], f"train.loss={loss}"]
     if penalty:
         overrides.append(f"train.penalties.{penalty}=1.0")
     config = load_preset("ring" if dataset == "ring" else "fc", overrides)

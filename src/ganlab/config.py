@@ -67,12 +67,22 @@ class MLPDiscriminatorConfig(_Section):
     batch_norm: bool = False
 
 
+class ConvDiscriminatorConfig(_Section):
+    """Strided 4x4 convolutions (each halves the image), LeakyReLU, then a linear logit."""
+
+    kind: Literal["conv"] = "conv"
+    filters: list[Width] = [64, 128]
+    slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    dropout: Probability = 0.0
+
+
 GeneratorConfig = Annotated[MLPGeneratorConfig | ConvGeneratorConfig, Field(discriminator="kind")]
+DiscriminatorConfig = Annotated[MLPDiscriminatorConfig | ConvDiscriminatorConfig, Field(discriminator="kind")]
 
 
 class ModelConfig(_Section):
     g: GeneratorConfig = MLPGeneratorConfig()
-    d: MLPDiscriminatorConfig = MLPDiscriminatorConfig()
+    d: DiscriminatorConfig = MLPDiscriminatorConfig()
     # "glorot": Glorot-uniform weights and zero biases, Keras' default and so the study's; it
     # trains the study's FC GAN markedly faster than "torch" (PyTorch's own default init).
     init: Literal["glorot", "torch"] = "glorot"

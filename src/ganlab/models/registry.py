@@ -14,10 +14,11 @@ from ganlab.config import RunConfig
 from ganlab.data.registry import dataset_spec
 from ganlab.data.spec import DatasetSpec
 from ganlab.models.conv import ConvGenerator
+from ganlab.models.conv_d import ConvDiscriminator
 from ganlab.models.mlp import MLPDiscriminator, MLPGenerator
 
 GENERATORS: dict[str, type] = {"mlp": MLPGenerator, "conv": ConvGenerator}
-DISCRIMINATORS: dict[str, type] = {"mlp": MLPDiscriminator}
+DISCRIMINATORS: dict[str, type] = {"mlp": MLPDiscriminator, "conv": ConvDiscriminator}
 
 
 def build_generator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
