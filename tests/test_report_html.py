@@ -1,4 +1,5 @@
-"""The HTML report from made-up run directories: verdicts, floors, pictures, escaping, GIFs."""
+"""The HTML report from made-up run directories: verdicts, floors, pictures, escaping, GIFs; and
+the loss and metric plots that `PlotWriter` draws as a run trains."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from typer.testing import CliRunner
 
 from ganlab.cli import app
 from ganlab.config import load_preset
-from ganlab.report.gif import pick_frames, samples_gif
 from ganlab.names import fmt
-from ganlab.report.html import study_views, write_report
+from ganlab.report.gif import pick_frames, samples_gif
+from ganlab.report.html import write_report
+from ganlab.report.plots import PlotWriter, plot_losses, plot_metrics
+from ganlab.report.studies import study_views
+from ganlab.rundir import RunDir
 from ganlab.study.spec import parse_spec
 from ganlab.study.synthetic import fake_run, fake_study
+from ganlab.train.hooks import EpochResult
 
 HIGHER = {"fid": False, "coverage": True, "classes_covered": True}
 FLOOR = {"fid": 0.5, "coverage": 0.97, "classes_covered": 10}
 EVIL = "<script>alert('x')</script>"
-
 
 
 def scores(name: str, seed: int) -> dict[str, float]:
@@ -197,3 +201,67 @@ def test_reports_show_each_runs_health_and_events(tmp_path: Path):
     page = write_report(study).read_text()
     assert page.count('<span class="health collapsed"') == 2  # the run's health, and its event's status
     assert "1 event</summary>" in page
+
+
+def epoch_records(epoch: int, fid: float | None = None, steps: int = 2) -> list[dict]:
+    """One epoch's metrics.jsonl records as training writes them: steps, the epoch's means, an eval."""
+    stats = {"d_loss": 0.6 + 0.1 * epoch, "g_loss": 1.2 - 0.1 * epoch, "d_real": 0.7, "d_fake": 0.3}
+    records = [
+        {"kind": "step", "epoch": epoch, "step": (epoch - 1) * steps + i, "x": epoch - 1 + i / steps} | stats
+        for i in range(1, steps + 1)
+    ]
+    records.append({"kind": "epoch", "epoch": epoch, "step": epoch * steps} | stats)
+    if fid is not None:
+        records.append({"kind": "eval", "epoch": epoch, "step": epoch * steps, "fid": fid, "coverage": 0.5})
+    return records
+
+
+def finish_epoch(run: RunDir, plots: PlotWriter, epoch: int, fid: float | None = None, events=()) -> None:
+    """What the loop does at the end of an epoch: append the records, then call the hook."""
+    records = epoch_records(epoch, fid)
+    run.append_metrics(records)
+    scores = {"fid": fid, "coverage": 0.5} if fid is not None else {}
+    plots.on_epoch(EpochResult(epoch=epoch, step=epoch * 2, records=records, events=list(events), scores=scores))
+
+
+def drawn_from_the_log(run: RunDir, tmp_path: Path, events=()) -> tuple[bytes, bytes]:
+    """The two plots drawn from the whole of metrics.jsonl, as training drew them every epoch."""
+    history, name = run.read_metrics(), "fc"
+    plot_losses(history, tmp_path / "losses.png", title=f"{name}: losses", events=events)
+    plot_metrics(history, tmp_path / "metrics.png", title=f"{name}: sample quality", events=events)
+    return (tmp_path / "losses.png").read_bytes(), (tmp_path / "metrics.png").read_bytes()
+
+
+def test_plot_writer_draws_the_plots_each_epoch_without_rereading_the_log(tmp_path: Path, monkeypatch):
+    config = load_preset("fc", ["train.epochs=3"])
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    plots = PlotWriter(run, config)
+    monkeypatch.setattr(RunDir, "read_metrics", lambda self: pytest.fail("metrics.jsonl read again"))
+    finish_epoch(run, plots, 1)
+    assert (run.plots / "losses.png").is_file() and not (run.plots / "metrics.png").is_file()  # nothing scored yet
+    finish_epoch(run, plots, 2, fid=30.0)
+    drawn_at_2 = (run.plots / "metrics.png").stat().st_ino  # each drawing replaces the file
+    finish_epoch(run, plots, 3)
+    plots.close()
+    assert (run.plots / "metrics.png").stat().st_ino == drawn_at_2  # no scores, no events: not redrawn
+    monkeypatch.undo()
+    assert plots.history == run.read_metrics()
+    losses, metrics = drawn_from_the_log(run, tmp_path)
+    assert (run.plots / "losses.png").read_bytes() == losses  # the same pictures as from the whole log
+    assert (run.plots / "metrics.png").read_bytes() == metrics
+
+
+def test_plot_writer_continues_the_history_of_a_resumed_run(tmp_path: Path):
+    config = load_preset("fc", ["train.epochs=3"])
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    run.append_metrics(epoch_records(1, fid=40.0) + epoch_records(2) + epoch_records(3)[:1])  # killed in epoch 3
+    plots = PlotWriter(run, config)  # before the resume drops what came after the checkpoint of epoch 2
+    run.truncate_metrics(2)
+    (run.plots / "metrics.png").write_bytes(b"drawn before the kill")
+    finish_epoch(run, plots, 3, events=[COLLAPSE])
+    assert plots.history == run.read_metrics() and [r["epoch"] for r in plots.history].count(3) == 3
+    losses, metrics = drawn_from_the_log(run, tmp_path, events=[COLLAPSE])
+    assert (run.plots / "losses.png").read_bytes() == losses
+    assert (run.plots / "metrics.png").read_bytes() == metrics  # an event to mark: redrawn with epoch 1's scores

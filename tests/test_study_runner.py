@@ -12,19 +12,13 @@ from typer.testing import CliRunner
 
 from ganlab.cli import app
 from ganlab.config import to_yaml
-from ganlab.study.runner import (
-    Options,
-    plan,
-    ray_submit,
-    run_state,
-    study_lock,
-    worker_command,
-)
+from ganlab.study.launch import Options, ray_submit, worker_command
+from ganlab.study.runner import needs_floor, study_lock
 from ganlab.study.spec import StudyError, StudyRecord, parse_spec
 from ganlab.study.synthetic import fake_run
+from ganlab.study.tasks import plan, run_state
 
 HIGHER = {"modes_covered": True, "high_quality": True}
-
 
 
 def ring_spec(**changes) -> dict:
@@ -53,10 +47,19 @@ def test_plan_paths_and_worker_command(tmp_path: Path):
     assert [(t.name, t.seed) for t in tasks] == [("ring", 0), ("ring", 1), ("ring-b", 0), ("ring-b", 1)]
     assert tasks[3].path == tmp_path / "runs" / "ring-b" / "seed-1"
     command = worker_command(tasks[3], Options(workers=2, threads=3, eval_n=200, data_dir=Path("/data")))
-    assert command[:4] == [sys.executable, "-m", "ganlab.study.worker", str(tasks[3].path)]
+    assert command[:4] == [sys.executable, "-m", "ganlab.api.worker", str(tasks[3].path)]
     joined = " ".join(command)
     assert "--preset ring" in joined and "--set optim.g.lr=0.0001" in joined and "--set train.seed=1" in joined
     assert "--threads 3" in joined and "--eval-n 200" in joined and "--data-dir /data" in joined
+
+
+def test_the_real_data_floor_is_computed_once_for_runs_the_mnist_evaluator_scores(tmp_path: Path):
+    ring_tasks = plan(tmp_path, record_of())
+    mnist_tasks = plan(tmp_path, record_of(set=["train.epochs=1"], configs={"ring-b": {"preset": "fc"}}))
+    assert not needs_floor(ring_tasks, {})  # the ring's scorer has no real-data floor to compute first
+    assert needs_floor(mnist_tasks, {}) and needs_floor(mnist_tasks, {"ring": {}})
+    assert not needs_floor(mnist_tasks, {"mnist": {"n": 10000, "metrics": {"fid": 0.5}}})  # an existing floor.json
+    assert not needs_floor([], {})
 
 
 def test_run_states_read_from_the_directory(tmp_path: Path):
@@ -174,7 +177,7 @@ def test_ray_backend_runs_a_study(tmp_path: Path):
 
 
 def test_a_killed_worker_leaves_an_interrupted_run_that_resumes(tmp_path: Path):
-    from ganlab.study.runner import _finish
+    from ganlab.study.launch import _finish
 
     task = plan(tmp_path, record_of())[0]
     task.path.mkdir(parents=True)

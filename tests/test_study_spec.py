@@ -9,8 +9,8 @@ import yaml
 from typer.testing import CliRunner
 
 from ganlab.cli import app
-from ganlab.config import preset_names
-from ganlab.study.runner import plan, prepare
+from ganlab.config import load_preset, preset_names
+from ganlab.study.runner import prepare
 from ganlab.study.spec import (
     StudyError,
     StudyRecord,
@@ -21,6 +21,7 @@ from ganlab.study.spec import (
     spec_names,
     write_record,
 )
+from ganlab.study.tasks import plan
 
 STUDY_PRESETS = {
     "fc", "fc-epochs-50", "fc-epochs-100", "fc-epochs-300", "fc-width-128", "fc-dropout-g-40", "fc-dropout-d-30",
@@ -73,6 +74,9 @@ def test_eval_points_set_eval_every_after_scaling():
     assert resolve_config(spec, "fc-epochs-300", 0, 0.2).train.eval_every == 12  # 60 epochs
     assert resolve_config(spec, "fc", 0, 0.01).train.eval_every == 1
     assert resolve_config(parse_spec(tiny(), "x"), "ring", 0, 1.0).train.eval_every == 0
+    # The ring's scorer reports its own metrics: the MNIST metrics of the spec are not asked of it.
+    ring = resolve_config(parse_spec(tiny(eval_points=2, metrics=["modes_covered", "fid"]), "x"), "ring", 0, 1.0)
+    assert ring.train.eval_every > 0 and ring.train.eval_metrics == load_preset("ring").train.eval_metrics
 
 
 def test_named_configs_and_study_wide_overrides():

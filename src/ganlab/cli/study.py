@@ -1,5 +1,5 @@
 """CLI for studies and reports: `ganlab study run|status|verdicts|list|show` and `ganlab report`
-(mounted by cli.py)."""
+(mounted by `ganlab.cli`)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from rich.table import Table
 
 from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
-
-
 
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
@@ -82,7 +80,9 @@ def run_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run, run nothing.")] = False,
 ) -> None:
     """Run every experiment of a study for each seed; run it again to resume (only missing or failed runs run)."""
-    from ganlab.study.runner import TO_RUN, Options, default_threads, plan, prepare, run_state, run_study
+    from ganlab.study.launch import Options
+    from ganlab.study.runner import default_threads, prepare, run_study
+    from ganlab.study.tasks import TO_RUN, plan, run_state
 
     if backend not in ("local", "ray"):
         raise GanlabError(f"--backend: expected local or ray, got {backend!r}")
@@ -169,7 +169,7 @@ def status_command(
     study_dir: Annotated[Path, typer.Argument(help="A study directory (holding study.yaml).", exists=True, file_okay=False)],
 ) -> None:
     """Show which runs of a study are done, running, failed or still to run, with a progress bar."""
-    from ganlab.study.runner import study_states
+    from ganlab.study.tasks import study_states
 
     record, states = study_states(study_dir)
     table = Table(
@@ -218,7 +218,7 @@ def unhealthy(runs: list) -> str:
 def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
     """The summary of verdicts as plain text: (header, rows), one row per variant."""
     from ganlab.names import fmt
-    from ganlab.report.html import study_views
+    from ganlab.report.studies import study_views
 
     views = study_views(study_dir, pictures=False)
     metrics = views["spec"].metrics

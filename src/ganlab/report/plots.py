@@ -1,4 +1,4 @@
-"""Training curves read back from `metrics.jsonl` records."""
+"""Training curves from `metrics.jsonl` records, and `PlotWriter`, which draws them as a run trains."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import io
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ganlab.config import RunConfig
 from ganlab.files import atomic_write_bytes
+from ganlab.rundir import RunDir
+from ganlab.train.hooks import EpochResult
 
 
 def pyplot() -> Any:
@@ -120,3 +123,33 @@ def plot_metrics(
     fig.suptitle(title)
     _save(fig, path)
     plt.close(fig)
+
+
+class PlotWriter:
+    """A training hook (`ganlab.train.hooks.Hook`) that keeps `plots/losses.png` and
+    `plots/metrics.png` of a run up to date after every epoch.
+
+    The run's records are read once, here (those of a resumed run), and each epoch's new records
+    are added to them in memory, so an epoch costs the drawing only, not a re-read of
+    `metrics.jsonl`. The loss plot is drawn every epoch; the metric plot when the epoch was
+    evaluated, or when it has monitor events to mark and the plot already exists.
+    """
+
+    def __init__(self, run: RunDir, config: RunConfig) -> None:
+        self.run = run
+        self.config = config
+        self.history = run.read_metrics()
+
+    def on_epoch(self, result: EpochResult) -> None:
+        """Add the epoch's records to the history and redraw the plots."""
+        if self.history and self.history[-1]["epoch"] >= result.epoch:
+            # Read before a resume dropped the records past its checkpoint: drop them here too.
+            self.history = [r for r in self.history if r["epoch"] < result.epoch]
+        self.history += result.records
+        plots, name = self.run.plots, self.config.name
+        plot_losses(self.history, plots / "losses.png", title=f"{name}: losses", events=result.events)
+        if result.scores or (result.events and (plots / "metrics.png").is_file()):
+            plot_metrics(self.history, plots / "metrics.png", title=f"{name}: sample quality", events=result.events)
+
+    def close(self) -> None:
+        """Nothing to release: every plot is written whole when it is drawn."""

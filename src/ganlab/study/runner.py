@@ -8,268 +8,28 @@ Layout of a study directory:
         log.txt                     the worker's stdout and stderr, one block per attempt
         study-run.json              the runner's record: state, pid, host, exit code, error
 
-Every run is a subprocess (`python -m ganlab.study.worker`) started from a thread pool
+Every run is a subprocess (`python -m ganlab.api.worker`) started from a thread pool
 (`concurrent.futures`), with OMP_NUM_THREADS and torch threads set to its share of the CPU, so
 that a crash ends one run and the others go on. The state of a run is read back from its
 directory only, so running the study again does exactly the runs that are missing, cut short or
 failed, and `ganlab study status` works from another shell while the study runs.
+
+The runs and their states are in `ganlab.study.tasks`, starting them in `ganlab.study.launch`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterator
 
-from ganlab.config import RunConfig
-from ganlab.files import atomic_write_json, read_json, utc_now
-from ganlab.study.spec import StudyError, StudyRecord, StudySpec, read_record, resolve_config, run_overrides, write_record
-
-State = Literal["done", "running", "failed", "stale", "incomplete", "pending"]
-# States the runner works on when the study is run again.
-TO_RUN: tuple[State, ...] = ("pending", "incomplete", "failed")
-MARKER = "study-run.json"
-LOG = "log.txt"
-FLOOR = "floor.json"
-
-
-# The plan: one task per (config, seed) ---------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class RunTask:
-    """One run of the study: config `name` with seed `seed`, in directory `path`."""
-
-    name: str
-    seed: int
-    preset: str
-    overrides: tuple[str, ...]
-    config: RunConfig
-    path: Path
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} seed-{self.seed}"
-
-    @property
-    def recipe(self) -> dict[str, Any]:
-        """What `ganlab train` gets: recorded with the run, compared when the study is run again."""
-        return {"preset": self.preset, "overrides": list(self.overrides)}
-
-
-def run_path(study_dir: Path, name: str, seed: int) -> Path:
-    """The run directory of config `name`, seed `seed`, in a study."""
-    return Path(study_dir) / "runs" / name / f"seed-{seed}"
-
-
-def plan(study_dir: Path, record: StudyRecord) -> list[RunTask]:
-    """Every run of the study, configs resolved and validated (a bad config fails here, first)."""
-    tasks = []
-    for name in record.spec.config_names():
-        for seed in range(record.seeds):
-            preset, overrides = run_overrides(record.spec, name, seed, record.epochs_scale)
-            config = resolve_config(record.spec, name, seed, record.epochs_scale)
-            tasks.append(RunTask(name, seed, preset, tuple(overrides), config, run_path(study_dir, name, seed)))
-    return tasks
-
-
-# The state of a run, read from its directory -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunState:
-    state: State
-    epochs_done: int
-    epochs: int
-    detail: str = ""  # the error of a failed run, or why a run is stale
-    phase: str = ""  # "train" or "eval": where a failed run stopped
-    seconds: float | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _alive(marker: dict[str, Any]) -> bool:
-    if marker.get("host") != socket.gethostname() or not isinstance(marker.get("pid"), int):
-        return False
-    try:
-        os.kill(marker["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def run_state(task: RunTask) -> RunState:
-    """done (trained and scored), running, failed, stale (its config is not the study's),
-    incomplete (started, cut short or not yet scored) or pending (never started)."""
-    info = read_json(task.path / "run.json") or {}
-    marker = read_json(task.path / MARKER) or {}
-    epochs, done = task.config.train.epochs, int(info.get("epochs_done", 0))
-    seconds = sum(info.get("seconds_per_epoch") or []) or None
-    # The recipe (preset and overrides) the runner started this run with, not the resolved
-    # config: a newer ganlab may add config fields or change defaults, which must not turn
-    # every finished run stale.
-    if "preset" in marker and (marker["preset"], marker.get("overrides")) != (task.preset, list(task.overrides)):
-        return RunState(
-            "stale", done, epochs,
-            f"started as --preset {marker['preset']} {' '.join('--set ' + o for o in marker.get('overrides') or [])}, "
-            "which is not the study's recipe for this run any more; move the directory away to train it again",
-            info=info,
-        )  # fmt: skip
-    if marker.get("state") == "running" and _alive(marker):
-        return RunState("running", done, epochs, phase=marker.get("phase", ""), seconds=seconds, info=info)
-    trained = info.get("status") == "complete"
-    if trained and (task.path / "eval.json").is_file():
-        return RunState("done", done, epochs, seconds=seconds, info=info)
-    if marker.get("state") == "failed" or info.get("status") == "failed":
-        detail = marker.get("error") or info.get("error") or "failed"
-        return RunState("failed", done, epochs, detail, "eval" if trained else "train", seconds, info)
-    if info or marker:
-        return RunState("incomplete", done, epochs, "not scored yet" if trained else "cut short", seconds=seconds, info=info)
-    return RunState("pending", 0, epochs)
-
-
-# Executing one run -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to run: worker processes, threads for each, evaluation size, data and device."""
-
-    workers: int = 1
-    threads: int = 1
-    eval_n: int = 10000
-    data_dir: Path | None = None
-    device: str | None = None
-
-
-def worker_command(task: RunTask, options: Options) -> list[str]:
-    """`python -m ganlab.study.worker RUN_DIR --preset P --set ...`: train or resume, then eval."""
-    command = [sys.executable, "-m", "ganlab.study.worker", str(task.path), "--preset", task.preset]
-    for override in task.overrides:
-        command += ["--set", override]
-    command += ["--threads", str(options.threads), "--eval-n", str(options.eval_n)]
-    if options.data_dir is not None:
-        command += ["--data-dir", str(options.data_dir)]
-    if options.device:
-        command += ["--device", options.device]
-    return command
-
-
-@dataclass(frozen=True)
-class Outcome:
-    task: RunTask
-    ok: bool
-    exit_code: int
-    seconds: float
-    error: str = ""
-
-
-def _last_error(log: Path) -> str:
-    """The line that says what went wrong: the last `error:` line, else the traceback's last line."""
-    try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    lines = [line for line in lines if not line.startswith("===")]  # the runner's own lines
-    for line in reversed(lines):
-        if line.startswith("error:"):
-            return line[len("error:") :].strip()
-    return lines[-1] if lines else ""
-
-
-def execute(task: RunTask, options: Options) -> Outcome:
-    """Run one task in a subprocess; its output goes to RUN_DIR/log.txt. Never raises for a
-    failed run: the failure is recorded in the run directory and returned."""
-    task.path.mkdir(parents=True, exist_ok=True)
-    marker_path, log_path = task.path / MARKER, task.path / LOG
-    previous = read_json(marker_path) or {}
-    attempt = int(previous.get("attempt", 0)) + 1
-    command = worker_command(task, options)
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(options.threads)
-    env["PYTHONUNBUFFERED"] = "1"
-    started, start = utc_now(), time.perf_counter()
-    with log_path.open("a") as log:
-        log.write(f"=== attempt {attempt}, {started}, {socket.gethostname()}: {' '.join(command)}\n")
-        log.flush()
-        try:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        except OSError as err:
-            log.write(f"error: cannot start the worker: {err}\n")
-            return _finish(task, marker_path, attempt, started, start, 127, f"cannot start the worker: {err}")
-        atomic_write_json(
-            marker_path,
-            {"state": "running", "attempt": attempt, "pid": process.pid, "host": socket.gethostname(),
-             "started": started, "command": command, **task.recipe},
-        )  # fmt: skip
-        exit_code = process.wait()
-        log.write(f"=== exit code {exit_code}, {utc_now()}\n")
-    error = "" if exit_code == 0 else _last_error(log_path) or f"exit code {exit_code}"
-    return _finish(task, marker_path, attempt, started, start, exit_code, error)
-
-
-def _finish(task: RunTask, marker: Path, attempt: int, started: str, start: float, code: int, error: str) -> Outcome:
-    seconds = time.perf_counter() - start
-    info_path = task.path / "run.json"
-    info = read_json(info_path)
-    # Ctrl-C or a kill by the user (SIGINT, SIGTERM): not a failure of the run, which resumes.
-    interrupted = code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM)
-    if code != 0 and info is not None and info.get("status") == "running":
-        # The process died without saying so (killed, out of memory): record it in run.json too.
-        info.update(status="interrupted" if interrupted else "failed", ended=utc_now(), error=f"worker exit code {code}: {error}")
-        atomic_write_json(info_path, info)
-    trained = info is not None and info.get("status") == "complete"
-    atomic_write_json(
-        marker,
-        {"state": "done" if code == 0 else "interrupted" if interrupted else "failed", "attempt": attempt, "exit_code": code,
-         "phase": "eval" if trained else "train", "started": started, "ended": utc_now(),
-         "seconds": round(seconds, 1), "error": error, "log": LOG, **task.recipe},
-    )  # fmt: skip
-    return Outcome(task, code == 0, code, seconds, error)
-
-
-# Backends: where the subprocesses are started from ---------------------------------------------
-
-
-def local_submit(options: Options) -> tuple[Callable[[RunTask, Options], cf.Future], Callable[[], None]]:
-    """A thread pool of `workers` threads, each waiting on one worker process at a time."""
-    pool = cf.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ganlab-study")
-    return (lambda task, options: pool.submit(execute, task, options)), (lambda: pool.shutdown(wait=True, cancel_futures=True))
-
-
-def ray_submit(options: Options) -> tuple[Callable[[RunTask, Options], cf.Future], Callable[[], None]]:
-    """Ray tasks (`pip install 'ganlab[ray]'`), each starting the same worker subprocess with
-    `threads` CPUs reserved; RAY_ADDRESS selects a cluster, whose nodes must share the study
-    directory's file system. Without RAY_ADDRESS a local Ray starts with workers x threads CPUs."""
-    try:
-        import ray  # noqa: PLC0415 - optional extra
-    except ImportError:
-        raise StudyError("the ray backend needs Ray: pip install 'ganlab[ray]' (or use --backend local)") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        address = os.environ.get("RAY_ADDRESS")
-        cpus = None if address else options.workers * options.threads
-        ray.init(address=address, num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(execute)
-
-    def submit(task: RunTask, options: Options) -> cf.Future:
-        return remote.options(num_cpus=options.threads).remote(task, options).future()
-
-    return submit, (lambda: ray.shutdown() if started_here else None)
-
-
-BACKENDS = {"local": local_submit, "ray": ray_submit}
-
+from ganlab.files import atomic_write_json, read_json
+from ganlab.study.launch import BACKENDS, Options, Outcome, compute_floor
+from ganlab.study.spec import StudyError, StudyRecord, StudySpec, read_record, write_record
+from ganlab.study.tasks import FLOOR, TO_RUN, RunState, RunTask, plan, run_state
 
 # The study -------------------------------------------------------------------------------------
 
@@ -363,7 +123,7 @@ def run_study(
         ran: list[Outcome] = []
         try:
             write_record(study_dir, record)
-            if any(t.config.data.dataset == "mnist" for t in todo) and "mnist" not in (read_json(study_dir / FLOOR) or {}):
+            if needs_floor(todo, read_json(study_dir / FLOOR) or {}):
                 notify("floor", None, None)  # type: ignore[arg-type]
                 notify("floor-done", None, compute_floor(study_dir, options))  # type: ignore[arg-type]
             futures = {}
@@ -384,23 +144,14 @@ def run_study(
     return StudyResult(record, tasks, ran, skipped)
 
 
-def compute_floor(study_dir: Path, options: Options) -> str:
-    """Run `python -m ganlab.study.worker --floor STUDY_DIR` with every CPU thread (no run has
-    started yet); its output goes to STUDY_DIR/floor-log.txt. Returns "" or the error; a failure
-    (no evaluator, no MNIST) does not stop the study: each run's evaluation then says why."""
-    command = [sys.executable, "-m", "ganlab.study.worker", "--floor", str(study_dir),
-               "--eval-n", str(options.eval_n), "--threads", str(os.cpu_count() or 1)]  # fmt: skip
-    if options.data_dir is not None:
-        command += ["--data-dir", str(options.data_dir)]
-    if options.device:
-        command += ["--device", options.device]
-    log_path = Path(study_dir) / "floor-log.txt"
-    with log_path.open("a") as log:
-        log.write(f"=== {utc_now()}: {' '.join(command)}\n")
-        log.flush()
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
-        log.write(f"=== exit code {code}, {utc_now()}\n")
-    return "" if code == 0 else (_last_error(log_path) or f"exit code {code}")
+def needs_floor(tasks: list[RunTask], floors: dict[str, Any]) -> bool:
+    """Whether a task's dataset is scored by the MNIST evaluator (the floor that the worker's
+    --floor computes) and floor.json, keyed by dataset, has no floor for it yet."""
+    from ganlab.data.registry import dataset_spec  # torch: only when there are runs to start
+
+    return any(
+        dataset_spec(t.config.data.dataset).scorer == "mnist" and t.config.data.dataset not in floors for t in tasks
+    )
 
 
 def epochs_done(tasks: list[RunTask]) -> int:
@@ -433,12 +184,6 @@ def write_floor(study_dir: Path, tasks: list[RunTask]) -> dict[str, Any]:
     if floors:
         atomic_write_json(path, floors)
     return floors
-
-
-def study_states(study_dir: Path) -> tuple[StudyRecord, list[tuple[RunTask, RunState]]]:
-    """The record of a study directory and the state of each of its runs."""
-    record = read_record(study_dir)
-    return record, [(task, run_state(task)) for task in plan(study_dir, record)]
 
 
 def default_threads(workers: int) -> int:

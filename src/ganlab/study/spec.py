@@ -236,8 +236,13 @@ def run_overrides(spec: StudySpec, name: str, seed: int, epochs_scale: float) ->
     overrides += [f"train.seed={seed}", f"train.epochs={epochs}"]
     if spec.eval_points is not None:
         overrides.append(f"train.eval_every={-(-epochs // spec.eval_points)}")
-        if (data.get("data") or {}).get("dataset", "mnist") == "mnist":
-            # Curves of the metrics the verdicts compare (the ring always reports its own).
+        from ganlab.data.registry import DATASETS  # torch: only for specs with metric curves
+
+        dataset_name = (data.get("data") or {}).get("dataset", RunConfig().data.dataset)
+        # An unknown dataset is left to the config's validation, which names the field.
+        dataset = DATASETS.get(dataset_name) if isinstance(dataset_name, str) else None
+        if dataset is not None and dataset.scorer == "mnist":
+            # Curves of the metrics the verdicts compare (the ring's scorer always reports its own).
             from ganlab.names import ALL_METRICS
 
             curves = [m for m in spec.metrics if m in ALL_METRICS]

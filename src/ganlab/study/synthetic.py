@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from ganlab.config import RunConfig, to_yaml
-from ganlab.study.runner import FLOOR, plan
 from ganlab.study.spec import StudyRecord, StudySpec, write_record
+from ganlab.study.tasks import FLOOR, plan
 
 Scores = Callable[[str, int], dict[str, float] | None]  # (config name, seed) -> final scores, or None
 

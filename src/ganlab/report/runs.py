@@ -1,0 +1,137 @@
+"""Run directories read back for the report: `RunView` and `load_run`.
+
+Everything comes from the files a run leaves (config.yaml, run.json, metrics.jsonl, eval.json,
+samples/, log.txt), so a report can be built at any time, also while the run trains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ganlab.files import read_json, read_json_lines
+from ganlab.report.gif import sample_pictures
+
+LOG_TAIL_LINES = 40
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last `lines` lines of a log file; "" when it cannot be read."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class RunView:
+    """What the report shows of one run directory."""
+
+    name: str
+    seed: int | None
+    path: Path
+    state: str  # done, running, failed, stale, incomplete, pending (or a run.json status)
+    detail: str
+    epochs_done: int
+    epochs: int | None
+    info: dict[str, Any]
+    evaluation: dict[str, Any] | None
+    records: list[dict[str, Any]]
+    samples: dict[int, Path]
+    log_tail: str
+    description: str = ""
+    config_text: str = ""
+    gif: str | None = None  # data URI
+
+    @property
+    def label(self) -> str:
+        return self.name if self.seed is None else f"{self.name} seed-{self.seed}"
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return dict((self.evaluation or {}).get("metrics") or {})
+
+    @property
+    def higher_is_better(self) -> dict[str, bool | None]:
+        return dict((self.evaluation or {}).get("higher_is_better") or {})
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        seconds = self.info.get("seconds_per_epoch") or []
+        return sum(seconds) / len(seconds) if seconds else None
+
+    def eval_records(self) -> list[dict[str, Any]]:
+        """The evaluations during training (metrics.jsonl `eval` records)."""
+        return [r for r in self.records if r.get("kind") == "eval"]
+
+    @property
+    def health(self) -> str | None:
+        """What the monitors said at the end (run.json `health`); None for a run without them."""
+        return self.info.get("health")
+
+    @property
+    def health_worst(self) -> str | None:
+        """The most severe status any monitor event had during the run."""
+        return self.info.get("health_worst")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The monitor events of run.json, in order."""
+        return [e for e in self.info.get("events") or [] if isinstance(e, dict)]
+
+
+def load_run(
+    path: Path, name: str | None = None, seed: int | None = None, state: str | None = None, detail: str = "",
+    epochs: int | None = None,
+) -> RunView:  # fmt: skip
+    """A RunView of a run directory; the state defaults to what run.json and eval.json say."""
+    info = read_json(path / "run.json") or {}
+    evaluation = read_json(path / "eval.json")
+    config_text = ""
+    description = ""
+    try:
+        import yaml
+
+        config_text = (path / "config.yaml").read_text()
+        config = yaml.safe_load(config_text) or {}
+        description = str(config.get("description", "")) if isinstance(config, dict) else ""
+        if epochs is None and isinstance(config, dict):
+            epochs = (config.get("train") or {}).get("epochs")
+    except (OSError, ValueError):
+        pass
+    if state is None:
+        status = info.get("status", "missing")
+        if status == "complete":
+            state = "done" if evaluation is not None else "not scored"
+        else:
+            state = str(status)
+        detail = detail or str(info.get("error", ""))
+    return RunView(
+        name=name or str(info.get("name") or path.name),
+        seed=seed,
+        path=path,
+        state=state,
+        detail=detail,
+        epochs_done=int(info.get("epochs_done", 0) or 0),
+        epochs=epochs,
+        info=info,
+        evaluation=evaluation,
+        records=read_json_lines(path / "metrics.jsonl"),
+        samples=sample_pictures(path / "samples"),
+        log_tail=log_tail(path / "log.txt") if state not in ("done",) else "",
+        description=description,
+        config_text=config_text,
+    )
+
+
+def eval_keys(runs: Iterable[RunView]) -> list[str]:
+    """The metric names of the runs' evaluations during training, in order of first appearance."""
+    keys: list[str] = []
+    for run in runs:
+        for record in run.eval_records():
+            for key, value in record.items():
+                if key not in ("kind", "epoch", "step", "x") and isinstance(value, (int, float)) and key not in keys:
+                    keys.append(key)
+    return keys
