@@ -104,3 +104,17 @@ def test_r1_is_half_the_squared_input_gradient_and_zero_for_a_flat_d():
     torch.testing.assert_close(r1(linear, x, x, None), torch.tensor(12.5))
     flat = lambda x, y: x.sum(1) * 0.0 + 2.0
     assert r1(flat, x, x, None).item() == 0.0
+
+
+def test_a_whole_run_with_another_loss_a_penalty_and_n_critic(tmp_path, capsys, one_thread):
+    from ganlab.api import train
+
+    config = load_preset(
+        "ring", ["train.loss=hinge", "train.penalties.r1=1", "train.n_critic=2", "train.ring_size=2560", "train.epochs=2"]
+    )
+    run = train(config, tmp_path / "run", progress="plain", device="cpu")
+    epochs = [r for r in run.read_metrics() if r["kind"] == "epoch"]
+    assert [r["step"] for r in epochs] == [5, 10]  # 10 batches of 256 per epoch, 2 per step
+    assert {"critic_real", "critic_fake", "r1"} <= set(epochs[-1]) and "d_real" not in epochs[-1]
+    assert "critic_real" in capsys.readouterr().err
+    assert run.info["status"] == "complete" and (run.plots / "losses.png").is_file()

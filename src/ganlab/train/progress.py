@@ -12,6 +12,7 @@ from rich.progress import Progress as RichProgress
 
 # Reading the losses back costs a host sync, so the bar refreshes them only every few steps.
 REFRESH_EVERY = 25
+LABELS = {"d_real": "D(x)", "d_fake": "D(G(z))"}  # the study's names for D's mean outputs
 
 
 class Progress:
@@ -73,10 +74,14 @@ class Progress:
             print(f"{label}: {message}", file=sys.stderr, flush=True)
 
     def epoch_done(self, epoch: int, means: dict[str, float], scores: dict[str, float], seconds: float) -> None:
-        line = (
-            f"epoch {epoch}/{self.total_epochs}  d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "
-            f"D(x) {means['d_real']:.3f}  D(G(z)) {means['d_fake']:.3f}  {seconds:.1f}s"
+        """One line per epoch: the mean of each step statistic (the objective's, gradient norms
+        aside), then the evaluation scores."""
+        stats = (
+            f"{LABELS.get(name, name)} {value:.4f}" if name.endswith("_loss") else f"{LABELS.get(name, name)} {value:.3f}"
+            for name, value in means.items()
+            if not name.endswith("_grad_norm")
         )
+        line = f"epoch {epoch}/{self.total_epochs}  " + "  ".join(stats) + f"  {seconds:.1f}s"
         line += "".join(f"  {name} {value:.4g}" for name, value in scores.items())
         if self._bar is not None:
             self._bar.update(self._task, epoch=min(epoch + 1, self.total_epochs))
