@@ -11,7 +11,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import ganlab
+from ganlab import api
 from ganlab.cli import app
 from ganlab.models import build_discriminator, build_generator
 from ganlab.train.checkpoint import load_weights
@@ -26,7 +26,7 @@ def old_runs(tmp_path: Path) -> Path:
 
 
 def _weights(run: Path) -> list[torch.Tensor]:
-    config = ganlab.load_run(run).config
+    config = api.load_run(run).config
     g, d = build_generator(config), build_discriminator(config)
     load_weights(run / "weights" / "final.safetensors", {"g": g, "d": d})
     return [*g.state_dict().values(), *d.state_dict().values()]
@@ -34,15 +34,15 @@ def _weights(run: Path) -> list[torch.Tensor]:
 
 def test_an_old_killed_run_resumes_to_what_a_fresh_run_gives(old_runs: Path, tmp_path: Path, one_thread):
     killed = old_runs / "ring-interrupted"  # killed with kill -9 in epoch 2 of 3
-    run = ganlab.resume(killed, progress="quiet", device="cpu")
+    run = api.resume(killed, progress="quiet", device="cpu")
     assert run.info["status"] == "complete" and run.info["epochs_done"] == 3
-    fresh = ganlab.train(run.config, tmp_path / "fresh", progress="quiet", device="cpu")
+    fresh = api.train(run.config, tmp_path / "fresh", progress="quiet", device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(_weights(killed), _weights(fresh.path)))
     assert (killed / "metrics.jsonl").read_bytes() == (fresh.path / "metrics.jsonl").read_bytes()
 
 
 def test_an_old_run_samples_evaluates_and_reports(old_runs: Path):
-    run = ganlab.load_run(old_runs / "ring-complete")
+    run = api.load_run(old_runs / "ring-complete")
     assert run.sample(16).shape == (16, 2)
     assert set(run.evaluate(n=500, device="cpu")["metrics"]) == {"modes_covered", "high_quality"}
     runner = CliRunner()

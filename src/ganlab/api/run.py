@@ -1,7 +1,7 @@
 """ganlab as a library: train from a preset or config, then sample and evaluate the run.
 
-    import ganlab
-    run = ganlab.train("ring", overrides=["train.epochs=2"], out="runs/ring-2")
+    from ganlab.api import train
+    run = train("ring", overrides=["train.epochs=2"], out="runs/ring-2")
     x = run.sample(64)             # (64, 2) points; images come in [0, 1]
     scores = run.evaluate(n=2000)  # also written to runs/ring-2/eval.json
 

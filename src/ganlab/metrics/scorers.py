@@ -37,6 +37,8 @@ class MnistScorer:
     """The MNIST evaluator's metrics (`ganlab.metrics.suite.MetricSuite`): `metrics` of them,
     or all when None."""
 
+    uses_evaluator = True  # its metrics are `ALL_METRICS`, on the evaluator's features
+
     def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
         from ganlab.metrics.suite import FLOOR_MAX, MetricSuite
 
@@ -74,6 +76,7 @@ class RingScorer:
 
     higher_is_better = dict(RING_METRICS)
     evaluator_sha = None
+    uses_evaluator = False
 
     def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
         pass  # nothing to load: the ring's modes are known exactly
@@ -105,6 +108,12 @@ def build_scorer(
 ) -> MnistScorer | RingScorer:
     """The scorer registered as `name` (a `DatasetSpec.scorer`), for `metrics` (None: all)."""
     return SCORERS[name](metrics, data_dir, device)
+
+
+def uses_evaluator(name: str) -> bool:
+    """Whether scorer `name` computes the MNIST evaluator's metrics (`train.eval_metrics` chooses
+    among them, and a study's real-data floor is theirs)."""
+    return SCORERS[name].uses_evaluator
 
 
 def class_evaluator(name: str, device: torch.device | str) -> MnistEvaluator | None:

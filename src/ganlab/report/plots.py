@@ -92,9 +92,14 @@ def plot_losses(
     ax_loss.set(xlabel="epoch", ylabel="loss", title=title or "losses")
     mark_events(ax_loss, events)
     ax_loss.legend()
-    for key, colour, label in (("d_real", "#2ca02c", "mean D(x)"), ("d_fake", "#d62728", "mean D(G(z))")):
+    # D's mean outputs: probabilities, or a critic's raw scores (losses such as hinge).
+    probabilities = not per_epoch or "d_real" in per_epoch[0]
+    outputs = ("d_real", "d_fake") if probabilities else ("critic_real", "critic_fake")
+    for key, colour, label in zip(outputs, ("#2ca02c", "#d62728"), ("mean D(x)", "mean D(G(z))")):
         ax_prob.plot([r["epoch"] for r in per_epoch], [r[key] for r in per_epoch], color=colour, lw=2, label=label)
-    ax_prob.set(xlabel="epoch", ylabel="probability", ylim=(-0.02, 1.02), title="discriminator outputs")
+    if probabilities:
+        ax_prob.set(ylabel="probability", ylim=(-0.02, 1.02))
+    ax_prob.set(xlabel="epoch", title="discriminator outputs" if probabilities else "critic scores")
     mark_events(ax_prob, events, label=False)
     ax_prob.legend()
     _save(fig, path)

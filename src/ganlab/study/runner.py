@@ -148,9 +148,10 @@ def needs_floor(tasks: list[RunTask], floors: dict[str, Any]) -> bool:
     """Whether a task's dataset is scored by the MNIST evaluator (the floor that the worker's
     --floor computes) and floor.json, keyed by dataset, has no floor for it yet."""
     from ganlab.data.registry import dataset_spec  # torch: only when there are runs to start
+    from ganlab.metrics.scorers import uses_evaluator
 
     return any(
-        dataset_spec(t.config.data.dataset).scorer == "mnist" and t.config.data.dataset not in floors for t in tasks
+        uses_evaluator(dataset_spec(t.config.data.dataset).scorer) and t.config.data.dataset not in floors for t in tasks
     )
 
 

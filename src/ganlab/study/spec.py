@@ -237,11 +237,12 @@ def run_overrides(spec: StudySpec, name: str, seed: int, epochs_scale: float) ->
     if spec.eval_points is not None:
         overrides.append(f"train.eval_every={-(-epochs // spec.eval_points)}")
         from ganlab.data.registry import DATASETS  # torch: only for specs with metric curves
+        from ganlab.metrics.scorers import uses_evaluator
 
         dataset_name = (data.get("data") or {}).get("dataset", RunConfig().data.dataset)
-        # An unknown dataset is left to the config's validation, which names the field.
+        # An unknown dataset is refused by `resolve_config`, which names the field.
         dataset = DATASETS.get(dataset_name) if isinstance(dataset_name, str) else None
-        if dataset is not None and dataset.scorer == "mnist":
+        if dataset is not None and uses_evaluator(dataset.scorer):
             # Curves of the metrics the verdicts compare (the ring's scorer always reports its own).
             from ganlab.names import ALL_METRICS
 
@@ -257,12 +258,16 @@ def scaled_epochs(epochs: int, scale: float) -> int:
 
 
 def resolve_config(spec: StudySpec, name: str, seed: int, epochs_scale: float) -> RunConfig:
-    """The RunConfig of config `name` for one seed; StudyError names the config if it is invalid."""
+    """The RunConfig of config `name` for one seed; StudyError names the config if it is invalid
+    (an unknown dataset included)."""
     from ganlab.config import load_preset
+    from ganlab.data.registry import dataset_spec
 
     preset, overrides = run_overrides(spec, name, seed, epochs_scale)
     try:
-        return load_preset(preset, overrides)
+        config = load_preset(preset, overrides)
+        dataset_spec(config.data.dataset)
+        return config
     except ConfigError as err:
         raise StudyError(f"study {spec.name!r}, config {name!r}: {err}") from None
 
