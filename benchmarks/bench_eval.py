@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ganlab.data.datasets import load_mnist
+from ganlab.data.mnist import load_mnist
 from ganlab.metrics.suite import _GROUPS, FLOOR_MAX, MetricSuite
 
 

@@ -368,7 +368,8 @@ def test_real_digits_pass_the_mnist_collapse_checks_and_ones_alone_do_not(mnist_
     """The probe on real test digits standing in for samples: no alarm. On the test set's 1s
     alone (a generator collapsed onto one digit, as the fc baseline is in its first epochs): all
     three collapse signals."""
-    from ganlab.data.datasets import load_mnist, scale
+    from ganlab.data.mnist import load_mnist
+    from ganlab.data.scaling import scale
     from ganlab.metrics.evaluator import WEIGHTS_PATH, default_evaluator
 
     if not WEIGHTS_PATH.is_file():

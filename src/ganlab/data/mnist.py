@@ -7,7 +7,7 @@ Its four IDX files as a `FileSet` table (checksums, mirrors, npm package), found
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +74,7 @@ def load_mnist(
     """
     if split not in _SPLIT_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    file_set = MNIST_FILE_SET
-    if sources.MNIST_MIRRORS is not None:  # transitional: see sources.MNIST_MIRRORS
-        file_set = replace(file_set, mirrors=tuple(sources.MNIST_MIRRORS))
-    files = sources.find_files(file_set, data_dir, download=download, progress=progress)
+    files = sources.find_files(MNIST_FILE_SET, data_dir, download=download, progress=progress)
     images_name, labels_name = _SPLIT_FILES[split]
     images, labels = _decode(files.path(images_name), files.path(labels_name))
     # Copies, so that a caller writing into its tensors cannot alter the cached arrays.

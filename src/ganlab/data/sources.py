@@ -47,12 +47,6 @@ class _SourceFailed(Exception):
     """One source could not serve; its message goes into the final DataError."""
 
 
-# Transitional (issue 11): tests/conftest.py seals MNIST off the network by setting this to [];
-# `ganlab.data.mnist` then uses these mirrors instead of its table's. Remove once the conftest
-# empties the mirrors of each registered FileSet instead.
-MNIST_MIRRORS: list[str] | None = None
-
-
 @dataclass(frozen=True)
 class VerifiedFiles:
     """A directory holding every file of a set, verified, and the source that served them."""
