@@ -46,13 +46,18 @@ class Bundle:
     @property
     def sampler(self) -> nn.Module:
         """The generator that draws samples, scores and pictures."""
-        return self.modules["g"]
+        return self.modules[sampler_name(self.config)]
 
     def set_lr_scale(self, scale: float) -> None:
         """Every optimizer's learning rate at `scale` times its configured one (rollbacks)."""
         for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
                 group["lr"] = getattr(self.config.optim, name).lr * scale
+
+
+def sampler_name(config: RunConfig) -> str:
+    """The name, in a run's modules (and so in its weight files), of the generator that samples."""
+    return "g"
 
 
 def build_optimizer(params: list[nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:

@@ -13,6 +13,7 @@ from ganlab.errors import GanlabError
 from ganlab.models import build_generator
 from ganlab.models.noise import sample_noise
 from ganlab.rundir import RunDir
+from ganlab.train.bundle import sampler_name
 from ganlab.train.checkpoint import load_weights
 
 WEIGHTS = ("final", "best", "last")
@@ -29,7 +30,7 @@ def load_generator(run_dir: Path, which: str = "final", device: torch.device | s
         hint = " (the run has not finished: try --which last)" if which == "final" else ""
         raise GanlabError(f"{run.path}: no {which} weights at {paths[which]}{hint}")
     g = build_generator(config)
-    load_weights(paths[which], {"g": g})
+    load_weights(paths[which], {sampler_name(config): g})
     return g.to(device).eval(), config
 
 
