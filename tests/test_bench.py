@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from ganlab.bench.flops import step_flops, tutorial_step_flops
 from ganlab.bench.runner import Spread, interleave, load_baseline, steps_per_epoch
+from ganlab.bench.suite import bench_presets
 from ganlab.cli.bench import bench_command
 from ganlab.config import load_preset
+from ganlab.errors import GanlabError
 
 # Multiply-adds per sample, by hand from the study's layer widths: all layers, and the first.
 FC_G, FC_G1 = 100 * 128 + 128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784, 100 * 128  # 1,503,744
@@ -106,7 +108,10 @@ def test_bench_json_reports_every_field(one_thread, isolated_data_env):
 
 def test_bench_rejects_what_the_baseline_cannot_train():
     result = CliRunner().invoke(_app(), ["bench", "ring", "--no-study"])
-    assert result.exit_code == 2 and "MNIST presets without batch norm" in result.output
+    assert result.exit_code == 2 and "the tutorial baseline trains the study's MNIST GANs" in result.output
+    assert "not dataset ring" in result.output
+    with pytest.raises(GanlabError, match=r"not batch norm in G$"):
+        bench_presets("fc-batchnorm-g")
     result = CliRunner().invoke(_app(), ["bench", "nope", "--no-study"])
     assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
     result = CliRunner().invoke(_app(), ["bench", "fc", "--study-preset", "ring"])  # refused before any timing

@@ -14,7 +14,8 @@ from ganlab.cli.console import DeviceOption, ThreadsOption, user_errors
 @user_errors
 def bench_command(
     target: Annotated[
-        str, typer.Argument(help="Preset to time (fc, conv-g, or any MNIST preset without batch norm), or all.")
+        str,
+        typer.Argument(help="Preset to time (fc, conv-g, or another MNIST preset the tutorial can train), or all."),
     ] = "fc",
     steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per timing, per loop.")] = 20,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Interleaved rounds (A B A B ...).")] = 5,
