@@ -65,9 +65,34 @@ class Run(RunDir):
         data_dir: Path | None = None,
         device: str | torch.device | None = None,
     ) -> dict[str, Any]:
-        """Score n samples with every metric of the dataset's scorer, beside the real-data floor;
-        writes and returns the result of `eval.json` (its "metrics" hold the scores)."""
-        return evaluate(self, n=n, which=which, seed=seed, data_dir=data_dir, device=device)
+        """Score n samples (of the `which` weights, noise from `seed`) with every metric of the
+        dataset's scorer, beside the real-data floor; writes RUN_DIR/eval.json and returns it
+        (its "metrics" hold the scores)."""
+        if which not in WEIGHTS:
+            raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
+        path = self.path
+        device = str(device or default_device())
+        started = time.perf_counter()
+        g, config = load_generator(path, which, device)
+        scorer = build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device)
+        scores = scorer(generate(g, config, n, seed=seed, device=device))
+        floor = scorer.real_floor(n, seed)
+        result = {
+            "run_dir": str(path),
+            "which": which,
+            "n": n,
+            "n_real_floor": scorer.floor_size(n),
+            "seed": seed,
+            "dataset": config.data.dataset,
+            "evaluator_sha256": scorer.evaluator_sha,
+            "metrics": scores,
+            "real_floor": floor,
+            "higher_is_better": {name: scorer.higher_is_better[name] for name in scores},
+            "seconds": round(time.perf_counter() - started, 2),
+            "created": utc_now(),
+        }
+        atomic_write_json(path / "eval.json", result)
+        return result
 
 
 def resolve_config(config: RunConfig | str | Path, overrides: Sequence[str] = ()) -> RunConfig:
@@ -124,40 +149,9 @@ def load_run(path: Path | str) -> Run:
     return Run(run.path)
 
 
-def evaluate(
-    run: Run | Path | str,
-    n: int = 10000,
-    which: str = "final",
-    seed: int = 0,
-    data_dir: Path | None = None,
-    device: str | torch.device | None = None,
-) -> dict[str, Any]:
-    """`Run.evaluate` for a run or its path: writes RUN_DIR/eval.json and returns its content."""
-    if which not in WEIGHTS:
-        raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
-    path = run.path if isinstance(run, Run) else Path(run)
-    device = str(device or default_device())
-    started = time.perf_counter()
-    g, config = load_generator(path, which, device)
-    scorer = build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device)
-    scores = scorer(generate(g, config, n, seed=seed, device=device))
-    floor = scorer.real_floor(n, seed)
-    result = {
-        "run_dir": str(path),
-        "which": which,
-        "n": n,
-        "n_real_floor": scorer.floor_size(n),
-        "seed": seed,
-        "dataset": config.data.dataset,
-        "evaluator_sha256": scorer.evaluator_sha,
-        "metrics": scores,
-        "real_floor": floor,
-        "higher_is_better": {name: scorer.higher_is_better[name] for name in scores},
-        "seconds": round(time.perf_counter() - started, 2),
-        "created": utc_now(),
-    }
-    atomic_write_json(path / "eval.json", result)
-    return result
+def evaluate(run: Run | Path | str, **options: Any) -> dict[str, Any]:
+    """`Run.evaluate` of a run or its directory; `options` are that method's."""
+    return (run if isinstance(run, Run) else Run(Path(run))).evaluate(**options)
 
 
 def real_floor(n: int = 10000, dataset: str = "mnist", data_dir: Path | None = None, device: str | None = None) -> dict[str, float]:
