@@ -2,11 +2,15 @@
 
 Tensors go in the safetensors body; everything else (optimizer hyperparameters, counters, the
 config) goes in its string metadata as JSON. Nothing is ever unpickled. Writes are atomic: a
-temporary file in the same folder, fsync'd, then renamed over the target.
+temporary file in the same folder, fsync'd, then renamed over the target. Every file carries the
+SHA-256 of its tensors (names, dtypes, shapes and bytes) in its metadata, checked on every load,
+so a flipped bit in the data is an error that names the file, not a silently different model.
+Files written before this check have no digest and load as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,22 @@ class CheckpointError(GanlabError):
     """A checkpoint is missing, unreadable or does not match the model."""
 
 
+DIGEST_KEY = "tensors_sha256"
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of tensors by name: each one's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def _save_tensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    data = save(tensors, metadata={**metadata, DIGEST_KEY: tensors_digest(tensors)})
     atomic_write(path, lambda stream: stream.write(data))
 
 
@@ -82,9 +100,13 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-        return load_file(str(path)), metadata
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    expected = metadata.get(DIGEST_KEY)
+    if expected is not None and tensors_digest(tensors) != expected:
+        raise CheckpointError(f"{path}: damaged: its tensors do not match the SHA-256 recorded when it was written")
+    return tensors, metadata
 
 
 def checkpoint_epoch(path: Path) -> int | None:
