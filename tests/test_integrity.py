@@ -64,3 +64,54 @@ def test_an_intact_file_loads_and_an_old_file_without_a_digest_still_does(tmp_pa
     old = tmp_path / "old.safetensors"  # as ganlab wrote them before the digest
     save_file({f"{n}.{k}": v for n, m in _modules().items() for k, v in m.state_dict().items()}, str(old))
     load_weights(old, target)
+
+
+def test_a_run_name_is_one_folder_name():
+    from ganlab.config import ConfigError, load_preset
+
+    for bad in ("../../x", "a/b", ".hidden", "x" * 101):
+        with pytest.raises(ConfigError, match="name: expected a single folder name"):
+            load_preset("ring", [f"name={bad}"])
+    assert load_preset("ring", ["name=ring-v2.1"]).name == "ring-v2.1"
+
+
+def test_out_refuses_a_folder_that_holds_other_files(tmp_path: Path):
+    from ganlab.config import load_preset
+    from ganlab.errors import GanlabError
+    from ganlab.rundir import RunDir
+
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("precious")
+    with pytest.raises(GanlabError, match="is not empty \\(chapter1.tex\\) and not a ganlab run"):
+        RunDir(folder).create(load_preset("ring"))
+    assert sorted(p.name for p in folder.iterdir()) == ["chapter1.tex"]
+
+
+def _hold(path: str, ready, release) -> None:
+    from ganlab.rundir import RunDir
+
+    with RunDir(Path(path)).lock("training"):
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_the_lock_dies_with_it(tmp_path: Path):
+    import multiprocessing as mp
+
+    from ganlab.rundir import RunDir, RunLockedError
+
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(tmp_path / "run"), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        with pytest.raises(RunLockedError, match=f"in use by pid {holder.pid} on .* \\(training\\)"):
+            with RunDir(tmp_path / "run").lock("resume"):
+                pass
+    finally:
+        holder.kill()  # no clean exit: the kernel releases the lock
+        holder.join()
+    with RunDir(tmp_path / "run").lock("resume"):
+        pass

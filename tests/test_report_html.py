@@ -102,7 +102,7 @@ def test_report_says_when_the_floor_is_missing(tmp_path: Path):
 
 
 def test_single_run_report(tmp_path: Path):
-    config = load_preset("fc", ["train.epochs=3", f"name=<b>{EVIL}</b>"])
+    config = load_preset("fc", ["train.epochs=3", f"description=<b>{EVIL}</b>"])  # names are folder names
     run = fake_run(tmp_path / "run", config, {"fid": 12.5, "coverage": 0.7}, HIGHER, FLOOR)
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "page.html")])
     assert result.exit_code == 0, result.output

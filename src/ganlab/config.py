@@ -6,6 +6,7 @@ A bad value fails here, before anything is written, with the field's dotted name
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -224,6 +225,14 @@ class RunConfig(_Section):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     monitor: MonitorConfig = MonitorConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, name: str) -> str:
+        # The name becomes the run's folder (runs/<name>-<time>): never a path that leaves it.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}", name):
+            raise ValueError("expected a single folder name: letters, digits and . _ + - (at most 100)")
+        return name
 
 
 class ConfigError(GanlabError):

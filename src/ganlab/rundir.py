@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import platform
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,13 @@ from typing import Any
 from ganlab.config import RunConfig, load_config_file, to_yaml
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_json, atomic_write_text, read_json_lines, utc_now
+
+
+LOCK = ".lock"
+
+
+class RunLockedError(GanlabError):
+    """Another process is writing this run directory."""
 
 
 def versions() -> dict[str, str]:
@@ -72,6 +83,35 @@ class RunDir:
         """Whether a run was created here (it has a run.json)."""
         return self.info_path.is_file()
 
+    @contextmanager
+    def lock(self, purpose: str) -> Iterator[None]:
+        """Be this run directory's only writer while the block runs: an advisory lock on
+        RUN/.lock (`flock`), which the kernel releases when its process dies, however it dies.
+        A second writer gets RunLockedError naming the holder's pid, host and purpose."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise GanlabError(f"cannot write to the run directory {self.path}: {err.strerror or err}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace")
+            os.close(fd)
+            try:
+                who = json.loads(holder)
+                holder = f"pid {who['pid']} on {who['host']} ({who['purpose']})"
+            except (ValueError, KeyError, TypeError):
+                holder = "another process"
+            raise RunLockedError(f"{self.path} is in use by {holder}; wait for it to end, or stop it") from None
+        try:
+            record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose})
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     # run.json ---------------------------------------------------------------------------------
     def read_info(self) -> dict[str, Any]:
         """run.json; a clear error when it is missing or damaged."""
@@ -101,13 +141,18 @@ class RunDir:
         return load_config_file(self.config_path)
 
     def create(self, config: RunConfig) -> None:
-        """Lay out a new run directory; refuses one that already holds a run."""
+        """Lay out a new run directory; refuses one that already holds a run, and a folder that
+        holds anything else (its files are never overwritten)."""
         if self.exists():
             status = self.read_info().get("status", "unknown")
             raise GanlabError(
                 f"{self.path} already holds a run (status: {status}); "
                 "use --resume to continue it or --out to choose another directory"
             )
+        others = sorted(p.name for p in self.path.iterdir() if p.name != LOCK) if self.path.is_dir() else []
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise GanlabError(f"{self.path} is not empty ({shown}) and not a ganlab run: choose another --out")
         try:
             for sub in ("samples", "plots", "checkpoints", "weights"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
