@@ -16,14 +16,70 @@ from typing import Any
 
 from ganlab.config import RunConfig, load_config_file, to_yaml
 from ganlab.errors import GanlabError
-from ganlab.files import atomic_write_json, atomic_write_text, read_json_lines, utc_now
+from ganlab.files import atomic_write_json, atomic_write_text, utc_now
 
 
 LOCK = ".lock"
+# What may sit in a folder before its run is created: the lock, and what a study's runner keeps
+# beside each of its runs (the worker's log and its state marker, `ganlab.study.launch`).
+BEFORE_CREATE = {LOCK, "log.txt", "study-run.json"}
 
 
 class RunLockedError(GanlabError):
     """Another process is writing this run directory."""
+
+
+class RecordError(GanlabError):
+    """A run record (run.json, config.yaml, metrics.jsonl) is damaged; the message names the file."""
+
+
+def read_records(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The records of a JSON-lines file and whether its last line was cut short (a kill during a
+    write: no newline at its end, and not a whole record), which is left out. [] when missing.
+
+    RecordError names the file and line of any other damage: bytes that are not UTF-8, a line that
+    is not a JSON object, a record without its `kind`, `epoch` and `step`.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return [], False
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read ({err.strerror or err})") from None
+    lines = data.split(b"\n")
+    torn = lines[-1] != b""  # a whole file ends with a newline
+    records = []
+    for number, raw in enumerate(lines[:-1] if not torn else lines, start=1):
+        last = number == len(lines)
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            if last and torn:
+                return records, True
+            reason = "not UTF-8" if isinstance(err, UnicodeDecodeError) else "not JSON"
+            raise RecordError(f"{path}:{number}: damaged record ({reason})") from None
+        if not isinstance(record, dict) or not {"kind", "epoch", "step"} <= record.keys():
+            raise RecordError(f"{path}:{number}: damaged record (expected an object with kind, epoch and step)")
+        records.append(record)
+    return records, False
+
+
+# The run.json fields every reader relies on, and their types.
+INFO_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "status": str, "epochs_done": int, "steps": int, "seconds_per_epoch": list, "events": list,
+}  # fmt: skip
+
+
+def info_problem(info: Any) -> str | None:
+    """What is wrong with a run.json's content, or None."""
+    if not isinstance(info, dict):
+        return f"expected a JSON object, got {type(info).__name__}"
+    for name, kind in INFO_FIELDS.items():
+        if name in info and not isinstance(info[name], kind) or isinstance(info.get(name), bool):
+            return f"field {name}: expected {kind.__name__}, got {info[name]!r:.40}"
+    if "status" not in info:
+        return "no status"
+    return None
 
 
 def versions() -> dict[str, str]:
@@ -114,13 +170,20 @@ class RunDir:
 
     # run.json ---------------------------------------------------------------------------------
     def read_info(self) -> dict[str, Any]:
-        """run.json; a clear error when it is missing or damaged."""
+        """run.json; RecordError, naming the file, when it is missing, damaged or of the wrong shape."""
         try:
-            return json.loads(self.info_path.read_text())
+            info = json.loads(self.info_path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
-            raise GanlabError(f"{self.path} is not a run directory (no run.json)") from None
-        except json.JSONDecodeError as err:
-            raise GanlabError(f"{self.info_path}: damaged JSON ({err})") from None
+            raise RecordError(f"{self.path} is not a run directory (no run.json)") from None
+        except OSError as err:
+            raise RecordError(f"{self.info_path}: cannot read ({err.strerror or err})") from None
+        except (UnicodeDecodeError, ValueError) as err:
+            reason = "not UTF-8" if isinstance(err, UnicodeDecodeError) else f"not JSON: {err}"
+            raise RecordError(f"{self.info_path}: damaged ({reason})") from None
+        problem = info_problem(info)
+        if problem:
+            raise RecordError(f"{self.info_path}: damaged ({problem})")
+        return info
 
     def write_info(self, info: dict[str, Any]) -> None:
         """Replace run.json atomically."""
@@ -135,9 +198,13 @@ class RunDir:
 
     # config -----------------------------------------------------------------------------------
     def read_config(self) -> RunConfig:
-        """The run's resolved config (config.yaml)."""
+        """The run's resolved config (config.yaml); RecordError when it is missing or damaged."""
         if not self.config_path.is_file():
-            raise GanlabError(f"{self.path} is not a run directory (no config.yaml)")
+            raise RecordError(f"{self.path} is not a run directory (no config.yaml)")
+        try:
+            self.config_path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordError(f"{self.config_path}: damaged (not UTF-8)") from None
         return load_config_file(self.config_path)
 
     def create(self, config: RunConfig) -> None:
@@ -149,7 +216,7 @@ class RunDir:
                 f"{self.path} already holds a run (status: {status}); "
                 "use --resume to continue it or --out to choose another directory"
             )
-        others = sorted(p.name for p in self.path.iterdir() if p.name != LOCK) if self.path.is_dir() else []
+        others = sorted(p.name for p in self.path.iterdir() if p.name not in BEFORE_CREATE) if self.path.is_dir() else []
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise GanlabError(f"{self.path} is not empty ({shown}) and not a ganlab run: choose another --out")
@@ -183,9 +250,11 @@ class RunDir:
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of metrics.jsonl; a line cut short by a kill is skipped (a resumed run
         writes it again)."""
-        return read_json_lines(self.metrics_path)
+        return read_records(self.metrics_path)[0]
 
     def truncate_metrics(self, epochs_done: int) -> None:
-        """Drop records past the last checkpoint, so a resumed run does not log an epoch twice."""
+        """Drop records past the last checkpoint (and a last line cut short by a kill), so a
+        resumed run does not log an epoch twice. `ganlab.train.resume.check_resume` says first
+        whether that loses anything."""
         kept = [r for r in self.read_metrics() if r["epoch"] <= epochs_done]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
