@@ -172,3 +172,45 @@ def test_a_stale_data_dir_variable_does_not_block_a_ring_run(tmp_path: Path):
     assert result.exit_code == 0, result.output
     typo = runner.invoke(app, ["train", "--dry-run", "--data-dir", str(tmp_path / "gone"), *TINY_RING], env={"COLUMNS": "250"})
     assert typo.exit_code == 2 and "does not exist" in typo.output
+
+
+def test_ctrl_c_says_where_the_run_stopped_and_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from ganlab.rundir import RunDir
+    from ganlab.train.progress import Progress
+
+    out = tmp_path / "run"
+    done = Progress.epoch_done
+
+    def stop_after_epoch_1(self, epoch, *args):
+        done(self, epoch, *args)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Progress, "epoch_done", stop_after_epoch_1)
+        result = runner.invoke(app, ["train", "--out", str(out), *TINY_RING, "--set", "train.epochs=2"])
+    assert result.exit_code == 130
+    assert "interrupted: epoch 1 (step 4) is saved" in result.output
+    assert f"continue with: ganlab train --resume {out}" in result.output
+    assert RunDir(out).read_info()["error"].startswith("KeyboardInterrupt")
+
+    resumed = runner.invoke(app, ["train", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "restarting from step 0" not in resumed.output
+    info = RunDir(out).read_info()
+    assert info["status"] == "complete" and info["error"] is None
+
+
+def test_ctrl_c_inside_the_first_epoch_says_the_resume_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from ganlab.train.progress import Progress
+
+    def interrupt(self, *args):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(Progress, "step", interrupt)
+        result = runner.invoke(app, ["train", "--out", str(out), *TINY_RING])
+    assert result.exit_code == 130
+    assert "no epoch finished, so a resume restarts from step 0" in result.output
+    resumed = runner.invoke(app, ["train", "--resume", str(out)])
+    assert resumed.exit_code == 0 and "no checkpoint (the run stopped inside its first epoch)" in resumed.output

@@ -5,9 +5,9 @@ User errors (bad config, bad input, missing data) print one line on stderr and e
 
 from __future__ import annotations
 
-import sys
+import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,8 @@ from rich.table import Table
 from ganlab.config import load_config_file, load_preset, preset_names, preset_text, resolve_preset_dict
 from ganlab.cli.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="ganlab: train, measure and compare GANs on small image datasets.",
@@ -74,7 +76,9 @@ def train(
         if info.get("status") == "complete":
             typer.echo(f"{resume}: run already complete, nothing to do")
             return
-        run = resume_run(resume, data_dir=data_dir, progress=progress, device=torch_device)
+        if not RunDir(resume).checkpoint.is_file():
+            typer.echo(f"{resume}: no checkpoint (the run stopped inside its first epoch): restarting from step 0", err=True)
+        run = _until_interrupted(resume, lambda: resume_run(resume, data_dir=data_dir, progress=progress, device=torch_device))
     else:
         if config_file and preset:
             raise GanlabError("give either --preset or --config, not both")
@@ -87,7 +91,10 @@ def train(
             stats = dry_run_step(config, data_dir=data_dir, device=torch_device)
             typer.echo("dry run, one batch: " + "  ".join(f"{k} {v:.4f}" for k, v in stats.items()))
             return
-        run = train_run(config, out or default_out(config), data_dir=data_dir, progress=progress, device=torch_device)
+        out = out or default_out(config)
+        run = _until_interrupted(
+            out, lambda: train_run(config, out, data_dir=data_dir, progress=progress, device=torch_device)
+        )
     if not quiet:
         info = run.info
         events = len(info.get("events", []))
@@ -95,6 +102,30 @@ def train(
             f"run complete: {run.path} (health: {info.get('health', 'unknown')}, {events} monitor events, "
             f"final weights: {info.get('final_weights', 'last')})"
         )
+
+
+def _until_interrupted(path: Path, train_call: Callable[[], T]) -> T:
+    """`train_call()`; on Ctrl-C, say where the run stopped and how to continue it, exit 130."""
+    try:
+        return train_call()
+    except KeyboardInterrupt:
+        typer.echo(interrupted_message(path), err=True)
+        raise typer.Exit(130) from None
+
+
+def interrupted_message(path: Path) -> str:
+    """Where the interrupted run in `path` stopped, what a resume keeps, and the command."""
+    from ganlab.rundir import RunDir
+
+    run = RunDir(path)
+    if not run.exists():
+        return f"interrupted before {path} was created: nothing to resume"
+    info = run.read_info()
+    if run.checkpoint.is_file():
+        kept = f"epoch {info.get('epochs_done', '?')} (step {info.get('steps', '?')}) is saved"
+    else:
+        kept = "no epoch finished, so a resume restarts from step 0"
+    return f"interrupted: {kept}; continue with: ganlab train --resume {shlex.quote(str(path))}"
 
 
 @app.command()

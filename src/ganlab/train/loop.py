@@ -150,7 +150,7 @@ def train(
         for hook in hooks:
             hook.close()
     save_weights(run.weights("final"), bundle.modules, {"epoch": str(epoch), "weights": final})
-    run.update_info(status="complete", ended=utc_now(), final_weights=final, **watch.info())
+    run.update_info(status="complete", ended=utc_now(), error=None, final_weights=final, **watch.info())
     return run
 
 
