@@ -106,8 +106,8 @@ class OptimConfig(_Section):
 
 # The names registered in `ganlab.train.losses.LOSSES` and `ganlab.train.penalties.PENALTIES`
 # (tests/test_objective.py keeps them equal): here, so that a config validates without torch.
-LOSS_NAMES: tuple[str, ...] = ("ns", "hinge")
-PENALTY_NAMES: tuple[str, ...] = ("r1",)
+LOSS_NAMES: tuple[str, ...] = ("ns", "minimax", "hinge", "wasserstein", "lsgan", "ragan")
+PENALTY_NAMES: tuple[str, ...] = ("r1", "r2", "wgan-gp")
 
 
 def _one_of(kind: str, names: tuple[str, ...], value: str) -> str:
