@@ -1,5 +1,6 @@
-"""The objective seam: every loss x penalty x architecture takes a training step on the ring's and
-MNIST's shapes; registries and config names agree; n_critic D steps per G step."""
+"""The objective seam: every loss x penalty x architecture, and every step-level switch with the
+losses it suits, takes a training step on the ring's and MNIST's shapes; registries and config
+names agree; n_critic D steps per G step."""
 
 from __future__ import annotations
 
@@ -60,6 +61,53 @@ def test_one_step_of_every_loss_penalty_and_architecture(dataset, g, d, loss, pe
     for name, module in bundle.modules.items():
         moved = [not torch.equal(a, b) for a, b in zip(before[name], module.parameters())]
         assert sum(moved) >= len(moved) - 1, f"{name}: {moved}"  # (hinge: D's output bias can cancel)
+
+
+# Step-level switches (the train: and optim: sections), each with the losses it makes sense for.
+LABEL_LOSSES = [name for name, loss in LOSSES.items() if loss.labels]
+SWITCHES = {
+    "clip": (["train.clip=0.01"], ["wasserstein"]),
+    "label_smoothing": (["train.label_smoothing=0.1"], LABEL_LOSSES),
+    "label_flip": (["train.label_flip=0.2"], LABEL_LOSSES),
+    "instance_noise": (["train.instance_noise=0.5"], ["ns", "ragan"]),
+    "replay": (["train.replay=0.5", "train.replay_size=12"], ["ns"]),
+    "ema": (["train.ema=0.9"], ["ns"]),
+    "decay": (["optim.decay=linear"], ["ns"]),
+    "all": (
+        ["train.label_smoothing=0.1", "train.label_flip=0.1", "train.instance_noise=0.5", "train.replay=0.25",
+         "train.ema=0.9", "optim.decay=linear", "train.penalties.r1=1", "train.n_critic=2"],
+        ["ns", "ragan"],
+    ),
+}  # fmt: skip
+SWITCH_COMBINATIONS = [
+    (dataset, g, d, switch, loss)
+    for dataset, g, d, switch in itertools.product(["ring", "mnist"], G_KINDS, D_KINDS, SWITCHES)
+    for loss in SWITCHES[switch][1]
+    if not (dataset == "ring" and "conv" in (g, d))
+]
+
+
+@pytest.mark.parametrize("dataset,g,d,switch,loss", SWITCH_COMBINATIONS)
+def test_two_steps_with_every_step_switch_and_architecture(dataset, g, d, switch, loss, one_thread):
+    overrides = [f"data.dataset={dataset}", *SMALL, *G_KINDS[g], *D_KINDS[d], f"train.loss={loss}", *SWITCHES[switch][0]]
+    config = load_preset("ring" if dataset == "ring" else "fc", overrides)
+    torch.manual_seed(0)
+    bundle = build_bundle(config, CPU)
+    before = {name: [p.detach().clone() for p in m.parameters()] for name, m in bundle.modules.items()}
+    for step in range(2):  # the second step replays the first one's fakes
+        bundle.at_step(step + 1, 4)
+        stats = train_step(bundle, _batches(config, config.train.n_critic))
+        assert stats.shape == (len(bundle.objective.stat_names),) and torch.isfinite(stats).all()
+    for name, module in bundle.modules.items():
+        moved = [not torch.equal(a, b) for a, b in zip(before[name], module.parameters())]
+        assert sum(moved) >= len(moved) - 1, f"{name}: {moved}"
+    if config.train.clip:
+        assert all(p.abs().max() <= 0.01 for p in bundle.d.parameters())
+    if config.train.replay:
+        assert bundle.replay.count == min(2 * config.train.n_critic * 8, config.train.replay_size)
+    if config.optim.decay == "linear":  # step 2 of 4: half the configured rates
+        assert bundle.optimizers["d"].param_groups[0]["lr"] == config.optim.d.lr * 0.5
+    assert bundle.noise_std == config.train.instance_noise * 0.5
 
 
 def test_n_critic_takes_that_many_d_steps_per_g_step(one_thread):

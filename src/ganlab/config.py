@@ -102,6 +102,8 @@ class OptimizerConfig(_Section):
 class OptimConfig(_Section):
     g: OptimizerConfig = OptimizerConfig()
     d: OptimizerConfig = OptimizerConfig()
+    # "none", the study's; "linear": lr x (1 - step / total steps), set before every step
+    decay: Literal["none", "linear"] = "none"
 
 
 # The names registered in `ganlab.train.losses.LOSSES` and `ganlab.train.penalties.PENALTIES`
@@ -120,10 +122,19 @@ class TrainConfig(_Section):
     epochs: Width = 30
     batch_size: Width = 128
     seed: Annotated[int, Field(ge=0)] = 0
-    loss: str = "ns"  # "ns": non-saturating (Goodfellow et al. 2014), the study's; "hinge"
-    # Penalties added to D's loss, name -> weight, e.g. --set train.penalties.r1=10
+    loss: str = "ns"  # "ns": non-saturating (Goodfellow et al. 2014), the study's; see LOSS_NAMES
+    # Penalties added to D's loss, name -> weight, e.g. --set train.penalties.r1=10 (wgan-gp: 10)
     penalties: dict[str, Annotated[float, Field(gt=0.0)]] = {}
     n_critic: Annotated[int, Field(ge=1)] = 1  # D steps (each on its own real batch) per G step
+    # Step-level stabilisers (ganlab.train.step), all off by default as in the study:
+    clip: Annotated[float, Field(gt=0.0)] | None = None  # WGAN: D's weights in [-clip, clip] (0.01)
+    # Losses with targets only: D's real target 1 - smoothing (0.1, ganhacks 6); flipped fraction
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.0
+    label_flip: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.0
+    instance_noise: Annotated[float, Field(ge=0.0)] = 0.0  # std on D's inputs, linearly to 0
+    replay: Probability = 0.0  # fraction of D's fakes drawn from the last `replay_size` fakes
+    replay_size: Width = 1024
+    ema: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # decay of G's average, g_ema (0.999)
     # "fresh": the G step draws new noise, as the study's Keras loop did.
     # "reuse": the G step reuses the D step's noise, saving one G forward per step.
     g_noise: Literal["fresh", "reuse"] = "fresh"

@@ -68,12 +68,22 @@ def save_epoch_checkpoint(
     rng_tensors, rng_values = rng_state()
     info = {
         "epoch": epoch, "step": step, "rng": rng_values, "best": best,
-        "config": bundle.config.model_dump(mode="json"), "monitors": monitors,
+        "config": bundle.config.model_dump(mode="json"), "monitors": monitors, "lr_scale": bundle.lr_scale,
     }  # fmt: skip
-    save_checkpoint(run.checkpoint, bundle.modules, bundle.optimizers, rng_tensors, info)
+    replay = {f"replay.{k}": v for k, v in bundle.replay.state_dict().items()} if bundle.replay else {}
+    save_checkpoint(run.checkpoint, bundle.modules, bundle.optimizers, rng_tensors | replay, info)
     if improved:
         atomic_copy(run.checkpoint, run.best_checkpoint)
         run.update_info(best=best)
+
+
+def restore_state(bundle: Bundle, extra: dict[str, torch.Tensor], info: dict) -> None:
+    """What a checkpoint holds beyond networks, optimizers and RNG: the replay buffer's fakes and
+    the rollbacks' learning-rate scale (absent from checkpoints before them: 1)."""
+    bundle.lr_scale = info.get("lr_scale", 1.0)
+    if bundle.replay is not None:
+        state = {k.removeprefix("replay."): v for k, v in extra.items() if k.startswith("replay.")}
+        bundle.replay.load_state_dict(state, bundle.engine.device)
 
 
 def restore_best(run: RunDir, info: dict) -> None:

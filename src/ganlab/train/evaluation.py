@@ -11,6 +11,7 @@ from torch import nn
 from ganlab.config import RunConfig
 from ganlab.data.spec import DatasetSpec
 from ganlab.metrics.scorers import build_scorer
+from ganlab.train.bundle import Bundle
 from ganlab.train.sampling import generate
 
 # The seed of the evaluation noise: fixed, and drawn from its own generator, so evaluating never
@@ -37,6 +38,16 @@ def make_evaluator(config: RunConfig, spec: DatasetSpec, data_dir: Path | None, 
             g.train(was_training)
 
     return evaluate
+
+
+def score(evaluate: Evaluate, bundle: Bundle) -> tuple[dict[str, float], dict[str, float]]:
+    """(the sampler's scores, the raw G's as `raw_<metric>`): with `train.ema` the average G
+    samples and the raw G is scored beside it on the same noise, so that the average's effect is
+    measured; without, the second is {}."""
+    scores = evaluate(bundle.sampler)
+    if bundle.sampler is bundle.g:
+        return scores, {}
+    return scores, {f"raw_{name}": value for name, value in evaluate(bundle.g).items()}
 
 
 def is_better(spec: DatasetSpec, scores: dict[str, float], best: float | None) -> bool:

@@ -21,8 +21,10 @@ from ganlab.train.allocator import keep_freed_memory
 from ganlab.train.bundle import Bundle, build_bundle
 from ganlab.train.checkpoint import load_checkpoint, save_weights
 from ganlab.train.engine import default_device
-from ganlab.train.epoch import draw_samples, restore_best, save_epoch_checkpoint, stats_records, write_samples
-from ganlab.train.evaluation import make_evaluator
+from ganlab.train.epoch import (
+    draw_samples, restore_best, restore_state, save_epoch_checkpoint, stats_records, write_samples,
+)  # fmt: skip
+from ganlab.train.evaluation import make_evaluator, score
 from ganlab.train.hooks import EpochResult, Hook
 from ganlab.train.progress import Progress
 from ganlab.train.rng import seed_everything, set_rng_state
@@ -74,6 +76,7 @@ def train(
     batch_size, n_critic = config.train.batch_size, config.train.n_critic
     n_batches = -(-len(x_train) // batch_size)  # the last, smaller batch is kept, as in Keras
     steps_per_epoch = -(-n_batches // n_critic)
+    total_steps = config.train.epochs * steps_per_epoch  # what learning-rate decay and instance noise count down
     bar = Progress(progress, total_epochs=config.train.epochs, done_epochs=0, steps_per_epoch=steps_per_epoch)
     watch = Watch.build(bundle, run, bar, x_train, steps_per_epoch)
     epoch, step = 0, 0
@@ -81,6 +84,7 @@ def train(
         extra, info = load_checkpoint(run.checkpoint, bundle.modules, bundle.optimizers)
         epoch, step = info["epoch"], info["step"]
         set_rng_state(extra, info["rng"])
+        restore_state(bundle, extra, info)
         restore_best(run, info)
         if "monitors" in info:
             watch.monitors.load_state_dict(info["monitors"])
@@ -114,6 +118,7 @@ def train(
                 stats = []
                 for i in range(steps_per_epoch):
                     batches = [batch_at(perm, j) for j in range(i * n_critic, min((i + 1) * n_critic, n_batches))]
+                    bundle.at_step(step, total_steps)
                     stats.append(train_step(bundle, batches))
                     step += 1
                     bar.step(stats[-1], names)
@@ -128,8 +133,8 @@ def train(
                 records = stats_records(stats_cpu, names, epoch, step, steps_per_epoch, config.train.log_every)
                 scores = {}
                 if evaluate is not None and due_for_evaluation(config, epoch) and watch.action is None:
-                    scores = evaluate(bundle.sampler)
-                    records.append({"kind": "eval", "epoch": epoch, "step": step} | scores)
+                    scores, raw = score(evaluate, bundle)
+                    records.append({"kind": "eval", "epoch": epoch, "step": step} | scores | raw)
                     watch.report(watch.monitors.observe_eval(step, scores))
                 records += watch.monitors.drain_records()
                 run.append_metrics(records)
