@@ -75,14 +75,14 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of a JSON-lines file, skipping a line cut short by a kill; [] when missing."""
     records = []
     try:
-        with Path(path).open() as stream:
-            for line in stream:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    records.append(record)
+        lines = Path(path).read_bytes().splitlines()
     except OSError:
-        pass
+        return records
+    for line in lines:
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError included
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records

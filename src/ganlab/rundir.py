@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -202,9 +203,16 @@ class RunDir:
         if not self.config_path.is_file():
             raise RecordError(f"{self.path} is not a run directory (no config.yaml)")
         try:
-            self.config_path.read_bytes().decode("utf-8")
+            text = self.config_path.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
             raise RecordError(f"{self.config_path}: damaged (not UTF-8)") from None
+        except OSError as err:
+            raise RecordError(f"{self.config_path}: cannot read ({err.strerror or err})") from None
+        # ganlab writes every section of the config: one missing means a cut-short file, which
+        # would otherwise load with defaults in its place, a different model.
+        missing = [f"{key}:" for key in RunConfig.model_fields if not re.search(rf"^{key}:", text, re.M)]
+        if missing:
+            raise RecordError(f"{self.config_path}: damaged (no {', '.join(missing)}: cut short?)")
         return load_config_file(self.config_path)
 
     def create(self, config: RunConfig) -> None:

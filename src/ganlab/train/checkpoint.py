@@ -91,7 +91,9 @@ def _load_modules(path: Path, tensors: dict[str, torch.Tensor], modules: dict[st
         try:
             module.load_state_dict(state)
         except RuntimeError as err:
-            raise CheckpointError(f"{path}: weights of {name!r} do not match the model: {err}") from None
+            # torch lists every mismatched tensor over many lines: the first says enough
+            first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+            raise CheckpointError(f"{path}: weights of {name!r} do not match the model ({first})") from None
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
