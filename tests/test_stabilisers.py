@@ -16,6 +16,7 @@ from ganlab.train.d_inputs import ReplayBuffer, add_instance_noise
 from ganlab.train.losses import LOSSES, Loss, lsgan_d, lsgan_g, minimax_g, ns_d, ns_g, ragan_d, ragan_g, wasserstein_d
 from ganlab.train.objective import Objective
 from ganlab.train.penalties import r1, r2, wgan_gp
+from ganlab.train.sampling import load_generator
 from ganlab.train.step import train_step
 
 CPU = torch.device("cpu")
@@ -205,3 +206,22 @@ def test_a_run_with_every_switch_resumes_bit_for_bit(tmp_path, monkeypatch, one_
     assert (tmp_path / "whole/metrics.jsonl").read_bytes() == (tmp_path / "killed/metrics.jsonl").read_bytes()
     evals = [r for r in whole.read_metrics() if r["kind"] == "eval"]
     assert len(evals) == 3 and {"modes_covered", "raw_modes_covered"} <= set(evals[-1])
+    g, _ = load_generator(whole.path)  # sampling, like evaluation, uses the average
+    assert torch.equal(g.state_dict()["head.weight"], a["g_ema.head.weight"])
+
+
+def test_the_original_wgan_runs_with_clipped_weights(tmp_path, one_thread):
+    from ganlab.api import train
+
+    overrides = ["train.loss=wasserstein", "train.clip=0.0625", "train.n_critic=5", "train.ring_size=2560", "train.epochs=1"]
+    run = train(load_preset("ring", overrides), tmp_path / "run", progress="quiet", device="cpu")
+    weights = load_file(run.weights("final"))
+    assert run.info["status"] == "complete" and [r["step"] for r in run.read_metrics() if r["kind"] == "epoch"] == [2]
+    assert max(v.abs().max().item() for k, v in weights.items() if k.startswith("d.")) <= 0.0625  # exact in float32
+
+
+def test_the_ttur_preset_is_the_baseline_with_its_learning_rates():
+    ttur, fc = load_preset("ttur"), load_preset("fc")
+    assert (ttur.optim.d.lr, ttur.optim.g.lr) == (4e-4, 1e-4)
+    assert ttur.model_dump(exclude={"name", "description", "optim"}) == fc.model_dump(exclude={"name", "description", "optim"})
+    assert ttur.optim.g.betas == fc.optim.g.betas and ttur.optim.decay == "none"
