@@ -214,3 +214,10 @@ def test_ctrl_c_inside_the_first_epoch_says_the_resume_starts_over(tmp_path: Pat
     assert "no epoch finished, so a resume restarts from step 0" in result.output
     resumed = runner.invoke(app, ["train", "--resume", str(out)])
     assert resumed.exit_code == 0 and "no checkpoint (the run stopped inside its first epoch)" in resumed.output
+
+
+@pytest.mark.parametrize("command", [["train"], ["eval"], ["study", "run"], ["study", "verdicts"], ["bench"]])
+def test_help_names_values_not_python_types(command: list[str]):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output and "<list[" not in result.output

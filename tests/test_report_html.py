@@ -265,3 +265,13 @@ def test_plot_writer_continues_the_history_of_a_resumed_run(tmp_path: Path):
     losses, metrics = drawn_from_the_log(run, tmp_path, events=[COLLAPSE])
     assert (run.plots / "losses.png").read_bytes() == losses
     assert (run.plots / "metrics.png").read_bytes() == metrics  # an event to mark: redrawn with epoch 1's scores
+
+
+def test_verdicts_fit_100_columns_one_block_per_variant(tmp_path: Path):
+    study = make_study(tmp_path)
+    result = CliRunner().invoke(app, ["study", "verdicts", str(study)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    title, *lines = result.output.splitlines()  # the title holds the study's path, however long
+    assert title.startswith("verdicts: ") and max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert any(line.startswith("4. fc-dropout-d-30 vs fc (seeds 3/3)") for line in lines)
+    assert lines[-1].startswith("real-data floor: ")

@@ -40,7 +40,7 @@ def train(
     ] = None,
     overrides: Annotated[
         Optional[list[str]],
-        typer.Option("--set", help="Dotted override, e.g. --set train.epochs=5 (repeatable)."),
+        typer.Option("--set", metavar="KEY=VALUE", help="Dotted override, e.g. --set train.epochs=5 (repeatable)."),
     ] = None,
     out: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default: runs/<preset>-<timestamp>).")

@@ -9,10 +9,27 @@ from typing import Annotated, Callable, Optional, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
 from ganlab.errors import GanlabError
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+def _value_name(self: TyperOption, ctx: typer.Context) -> str | None:
+    """The value column of an option in help: nothing for a flag, which takes no value (typer
+    shows `<bool>`), and one item for a repeatable option, which takes one per use (typer shows
+    `<list[str]>`)."""
+    if self.metavar is not None:
+        return self.metavar
+    if self.is_flag:
+        return None
+    shown = self.display_type(ctx)
+    return f"<{shown[len('<list['):-len(']>')]}>" if shown.startswith("<list[") else shown
+
+
+# Every ganlab command's help goes through this module's options, so the one patch covers them all.
+TyperOption.display_type_rich = _value_name  # type: ignore[method-assign]
 
 DataDirOption = Annotated[
     Optional[Path],

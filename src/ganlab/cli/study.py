@@ -256,10 +256,29 @@ def verdicts_command(
 
         typer.echo("\n".join([line(header), line(["---"] * len(header)), *map(line, rows)]))
         return
-    table = Table(*header, title=f"verdicts: {study_dir}", caption="n.s.: no significant difference")
-    for row in rows:
-        table.add_row(*(escape(cell.replace("no significant difference", "n.s.")) for cell in row))
-    Console().print(table)
+    typer.echo("\n".join(verdict_blocks(study_dir, header, rows)))
+
+
+def verdict_blocks(study_dir: Path, header: list[str], rows: list[list[str]], width: int = 100) -> list[str]:
+    """The verdicts for a terminal: one block per variant, each line within `width` columns (a
+    table of every column is about 160 wide)."""
+    import textwrap
+
+    def wrapped(text: str, indent: str = "    ") -> list[str]:
+        return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
+
+    *experiments, floor = rows
+    metrics = header[6:-2]
+    label = max(len(m) for m in metrics)
+    lines = [f"verdicts: {study_dir} (n.s.: no significant difference)"]
+    for exp_id, pair, seeds, claim, expected, measured, *cells, agrees, unhealthy_runs in experiments:
+        lines += ["", f"{exp_id}. {pair} (seeds {seeds}): measured {measured}, expected {expected}: {agrees}"]
+        lines += wrapped(f"the study said: {claim}")
+        for metric, cell in zip(metrics, cells):
+            lines += wrapped(f"{metric:<{label}}  {cell.replace('no significant difference', 'n.s.')}")
+        lines += wrapped(f"unhealthy at the end (variant / control): {unhealthy_runs}")
+    lines += ["", "real-data floor: " + ", ".join(f"{m} {v}" for m, v in zip(metrics, floor[6:-2]))]
+    return lines
 
 
 @study_app.command("list")

@@ -12,11 +12,19 @@ from rich.progress import Progress as RichProgress
 
 # Reading the losses back costs a host sync, so the bar refreshes them only every few steps.
 REFRESH_EVERY = 25
-LABELS = {"d_real": "D(x)", "d_fake": "D(G(z))"}  # the study's names for D's mean outputs
+# The study's names for D's mean outputs, and the bar's short names of the losses, which keep an
+# epoch line with its evaluation scores within 100 columns.
+LABELS = {"d_real": "D(x)", "d_fake": "D(G(z))", "d_loss": "D", "g_loss": "G"}
+SCORE_LABELS = {"classes_covered": "classes"}
 
 
 class Progress:
-    """mode: "bar" (rich), "plain" (one line per epoch), "quiet", or "auto" (bar on a terminal)."""
+    """mode: "bar" (rich), "plain" (one line per epoch), "quiet", or "auto" (bar on a terminal).
+
+    The bar counts the steps of the epoch its label names; the lines above it are printed as
+    they are (no timestamp or source location, no wrapping: a terminal narrower than a line
+    wraps it itself).
+    """
 
     def __init__(self, mode: str, total_epochs: int, done_epochs: int, steps_per_epoch: int):
         if mode == "auto":
@@ -43,9 +51,8 @@ class Progress:
             self._bar.__enter__()
             self._task = self._bar.add_task(
                 "train",
-                total=self.steps_per_epoch * self.total_epochs,
-                completed=self.steps_per_epoch * self.done_epochs,
-                epoch=self.done_epochs + 1,
+                total=self.steps_per_epoch,
+                epoch=min(self.done_epochs + 1, self.total_epochs),
                 epochs=self.total_epochs,
                 losses="",
             )
@@ -69,7 +76,7 @@ class Progress:
         """A monitor's line: logged above the bar, a plain stderr line, or nothing when quiet."""
         if self._bar is not None:
             style = "yellow" if label == "warning" else "green"
-            self._bar.console.log(f"{label}: {message}", markup=False, highlight=False, style=style)
+            self._print(f"{label}: {message}", style)
         elif self.mode != "quiet":
             print(f"{label}: {message}", file=sys.stderr, flush=True)
 
@@ -82,9 +89,15 @@ class Progress:
             if not name.endswith("_grad_norm")
         )
         line = f"epoch {epoch}/{self.total_epochs}  " + "  ".join(stats) + f"  {seconds:.1f}s"
-        line += "".join(f"  {name} {value:.4g}" for name, value in scores.items())
+        line += "".join(f"  {SCORE_LABELS.get(name, name)} {value:.3g}" for name, value in scores.items())
         if self._bar is not None:
-            self._bar.update(self._task, epoch=min(epoch + 1, self.total_epochs))
-            self._bar.console.log(line)
+            self._print(line)
+            # reset() replaces every field: the losses stay until the next refresh
+            fields = self._bar.tasks[self._task].fields | {"epoch": min(epoch + 1, self.total_epochs)}
+            self._bar.reset(self._task, total=self.steps_per_epoch, **fields)
         elif self.mode == "plain":
             print(line, file=sys.stderr, flush=True)
+
+    def _print(self, line: str, style: str | None = None) -> None:
+        assert self._bar is not None
+        self._bar.console.print(line, markup=False, highlight=False, style=style, soft_wrap=True)
