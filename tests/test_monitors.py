@@ -84,13 +84,54 @@ def test_mean_pairwise_distance_by_hand():
 
 def test_class_stats_counts_classes_and_entropy():
     uniform = np.eye(10)[np.arange(500) % 10]
-    covered, entropy = samples.class_stats(uniform)
-    assert covered == 10 and entropy == pytest.approx(math.log(10))
+    covered, entropy, kl = samples.class_stats(uniform)
+    assert covered == 10 and entropy == pytest.approx(math.log(10)) and kl == pytest.approx(0.0, abs=1e-12)
     ones = np.eye(10)[np.ones(500, dtype=int)]
-    assert samples.class_stats(ones) == (1, pytest.approx(0.0))
+    assert samples.class_stats(ones) == (1, pytest.approx(0.0), pytest.approx(math.log(10)))
     # a class with fewer than a tenth of its share (5 of 500) is not covered
     labels = np.r_[np.zeros(496, dtype=int), np.full(4, 3)]
     assert samples.class_stats(np.eye(10)[labels])[0] == 1
+
+
+# What the probe measured (500 samples of its fixed noise) on the generators of full-length runs
+# of the seed study, seed 0: `fc` after 30 epochs, the quickstart's run (FID 73.5 on 1,000
+# samples; 188 of 500 samples 1s), `conv-g` after 30 (FID 47.5; 0s, 1s and 6s scarce),
+# `conv-g-wide` at epoch 20 (FID 42, every digit) and `fc-batchnorm-g` in its first epochs.
+RECORDED_PROBES = {
+    "fc-30": m.SampleStats(0.711, classes_covered=8, class_entropy=1.796, class_kl=0.465),
+    "conv-g-30": m.SampleStats(0.739, classes_covered=9, class_entropy=1.972, class_kl=0.337),
+    "conv-g-wide-20": m.SampleStats(0.750, classes_covered=10, class_entropy=2.072, class_kl=0.243),
+    "fc-batchnorm-g-3": m.SampleStats(0.663, classes_covered=9, class_entropy=2.079, class_kl=0.224),
+}
+
+
+@pytest.mark.parametrize("run, health", [
+    ("fc-30", "partial-collapse"), ("conv-g-30", "healthy"), ("conv-g-wide-20", "healthy"), ("fc-batchnorm-g-3", "healthy"),
+])  # fmt: skip
+def test_partial_collapse_on_recorded_probes(run: str, health: str):
+    stats = RECORDED_PROBES[run]
+    assert samples.check_collapse(stats, 0, CONFIG) == []  # what "healthy" missed before
+    mon = m.Monitors(CONFIG, STATS, 469, ("fid", False))
+    for step in (13000, 13500, 14000):
+        mon.observe_samples(step, stats)
+    assert mon.health == health
+    if health != "healthy":
+        [event] = mon.events
+        assert (event.monitor, event.signal, event.step) == ("imbalance", "class_kl", 14000)
+        assert event.value == pytest.approx(0.465) and "some digits far over or under their share" in event.message
+
+
+def test_partial_collapse_needs_its_probes_and_clears_on_their_mean():
+    mon = m.Monitors(CONFIG, STATS, 469, ("fid", False))
+    high, low = RECORDED_PROBES["fc-30"], RECORDED_PROBES["conv-g-wide-20"]
+    assert mon.observe_samples(1000, high) == [] and mon.observe_samples(1500, high) == []  # 2 of 3 probes
+    [event] = mon.observe_samples(2000, high)
+    assert event.status == "partial-collapse" and m.HEALTH_ORDER.index("partial-collapse") > m.HEALTH_ORDER.index("d-wins")
+    assert mon.observe_samples(2500, low) == []  # the mean of the last 3 probes: 0.391
+    assert mon.health == "healthy" and mon.events[0].until_step == 2500
+    again = m.Monitors(CONFIG, STATS, 469, ("fid", False))
+    again.load_state_dict(mon.state_dict())
+    assert again.recent_kl == mon.recent_kl
 
 
 def test_collapse_signals():
@@ -264,7 +305,9 @@ def test_health_precedence():
     assert m.health([]) == "healthy"
     assert m.health([event("unstable"), event("d-wins"), event("regressed")]) == "d-wins"
     assert m.health([event("collapsed"), event("diverged")]) == "diverged"
-    assert list(m.HEALTH_ORDER) == ["diverged", "collapsed", "d-wins", "regressed", "memorised", "unstable", "healthy"]
+    assert list(m.HEALTH_ORDER) == [
+        "diverged", "collapsed", "d-wins", "partial-collapse", "regressed", "memorised", "unstable", "healthy"
+    ]
     from typing import get_args
 
     from ganlab.config import HealthStatus

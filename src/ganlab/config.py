@@ -175,7 +175,7 @@ class TrainConfig(_Section):
 
 
 # The run statuses a monitor event can give, most severe first (see `ganlab.train.monitors`).
-HealthStatus = Literal["diverged", "collapsed", "d-wins", "regressed", "memorised", "unstable"]
+HealthStatus = Literal["diverged", "collapsed", "d-wins", "partial-collapse", "regressed", "memorised", "unstable"]
 Positive = Annotated[float, Field(gt=0.0)]
 Steps = Annotated[int, Field(ge=1)]
 
@@ -212,6 +212,11 @@ class MonitorConfig(_Section):
     # nats; uniform over 10 is 2.30. The study's baseline at FID 70 (epoch 30) hovers at 1.73-1.78
     # (many 1s, every class present): 1.5 flags a real collapse, not that imbalance.
     class_entropy_min: Annotated[float, Field(ge=0.0)] = 1.5
+    # partial collapse: the class histogram's KL to MNIST's labels (nats), averaged over the
+    # last `class_kl_probes` probes, above this. The baseline's 30 epochs (a third of its
+    # samples 1s) ends at 0.47, the other runs at 0.22-0.34 (see ganlab.train.monitors.samples).
+    class_kl_max: Positive = 0.4
+    class_kl_probes: Steps = 3
     ring_mode_drop: Steps = 3  # ring: modes covered this far below the run's best ...
     ring_mode_patience: Steps = 2  # ... at this many probes in a row (single probes hop)
     # regression: the best-by metric worse than its best by this fraction, evaluations in a row;

@@ -96,10 +96,12 @@ def train(
             out, lambda: train_run(config, out, data_dir=data_dir, progress=progress, device=torch_device)
         )
     if not quiet:
+        from ganlab.train.monitors.events import health_text
+
         info = run.info
         events = len(info.get("events", []))
         typer.echo(
-            f"run complete: {run.path} (health: {info.get('health', 'unknown')}, {events} monitor events, "
+            f"run complete: {run.path} (health: {health_text(info.get('health', 'unknown'))}, {events} monitor events, "
             f"final weights: {info.get('final_weights', 'last')})"
         )
 

@@ -21,7 +21,7 @@ from ganlab.errors import GanlabError
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
 }  # fmt: skip
-HEALTH_STYLE = {"healthy": "green", "unstable": "yellow", "memorised": "yellow"}  # every other status: red
+HEALTH_STYLE = {"healthy": "green", "partial-collapse": "yellow", "unstable": "yellow", "memorised": "yellow"}  # others: red
 
 
 def default_workers() -> int:
@@ -159,7 +159,9 @@ def health_text(info: dict) -> str:
     health, worst = info.get("health"), info.get("health_worst")
     if not health:
         return "-"
-    text = f"[{HEALTH_STYLE.get(health, 'red')}]{health}[/]"
+    from ganlab.train.monitors.events import health_text as said
+
+    text = f"[{HEALTH_STYLE.get(health, 'red')}]{said(health)}[/]"
     return text + (f" (was {worst})" if worst and worst != health else "")
 
 

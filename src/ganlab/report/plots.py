@@ -33,6 +33,7 @@ STATUS_COLOURS = {
     "diverged": "#d62728",
     "collapsed": "#9467bd",
     "d-wins": "#8c564b",
+    "partial-collapse": "#ff7f0e",
     "regressed": "#e377c2",
     "memorised": "#17becf",
     "unstable": "#bcbd22",

@@ -11,7 +11,7 @@ import numpy as np
 from ganlab.config import MonitorConfig
 from ganlab.train.monitors.evaluations import REGRESSION_TOLERANCE, check_memorisation, check_regression
 from ganlab.train.monitors.events import STATUS, Event, Signal, health
-from ganlab.train.monitors.samples import SampleStats, check_collapse
+from ganlab.train.monitors.samples import SampleStats, check_collapse, check_imbalance
 from ganlab.train.monitors.steps import (
     STEP_INPUTS,
     check_divergence,
@@ -63,6 +63,7 @@ class Monitors:
         self.d_wins_steps = 0
         self.best_modes = 0
         self.low_modes = 0  # ring: probes in a row with modes covered `ring_mode_drop` below best
+        self.recent_kl: list[float] = []  # MNIST: the last probes' class_kl, for partial collapse
         self.evals: list[float] = []
         self.evals_from = 0  # evaluations before this index (a rollback) do not count as recent
         self.open: dict[str, int] = {}  # "monitor/signal" key -> index in `events` of its open episode
@@ -107,7 +108,12 @@ class Monitors:
             if low and self.low_modes < self.config.ring_mode_patience:  # mode hopping, so far
                 found = [s for s in found if s.signal != "modes_covered"]
         by_signal = {s.signal: s for s in found}
-        return [e for key in SampleStats._fields for e in self._update(step, f"collapse/{key}", by_signal.get(key))]
+        events = [e for key in SampleStats._fields for e in self._update(step, f"collapse/{key}", by_signal.get(key))]
+        if stats.class_kl is not None:
+            self.recent_kl = (self.recent_kl + [stats.class_kl])[-self.config.class_kl_probes :]
+            imbalance = check_imbalance(self.recent_kl, self.config) if step >= self.config.warmup_steps else None
+            events += self._update(step, "imbalance", imbalance)
+        return events
 
     def observe_eval(self, step: int, scores: Mapping[str, float]) -> list[Event]:
         """The scores of a periodic evaluation at `step`."""
@@ -264,6 +270,7 @@ class Monitors:
             "d_wins_steps": self.d_wins_steps,
             "best_modes": self.best_modes,
             "low_modes": self.low_modes,
+            "recent_kl": self.recent_kl,
             "evals": self.evals,
             "evals_from": self.evals_from,
             "open": self.open,
@@ -279,6 +286,7 @@ class Monitors:
         for key in ("seen_step", "pending", "windows", "spans", "d_wins_steps", "best_modes", "evals"):
             setattr(self, key, state[key])
         self.low_modes = state.get("low_modes", 0)  # absent from checkpoints before it existed
+        self.recent_kl = list(state.get("recent_kl", []))  # likewise
         self.evals_from, self.open, self.action = state["evals_from"], dict(state["open"]), state["action"]
         self.rollbacks = state["rollbacks"]
         self.events = [Event.from_json(e) for e in state["events"]]

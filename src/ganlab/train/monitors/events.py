@@ -4,14 +4,16 @@ Each event is an episode: a monitor fires when its condition starts to hold (`st
 episode closes at the first later check where it no longer holds (`until_step`); it can then fire
 again. A rollback closes every open episode. Statuses, most severe first (`HEALTH_ORDER`):
 
-    diverged > collapsed > d-wins > regressed > memorised > unstable > healthy
+    diverged > collapsed > d-wins > partial-collapse > regressed > memorised > unstable > healthy
 
-(divergence, collapse, d-wins, regression, memorisation and oscillation give them, in that order;
+(divergence, collapse, d-wins, imbalance, regression, memorisation and oscillation give them, in
+that order;
 a NaN outranks everything because nothing after it means anything). The run has two:
 
     health        the most severe status among the episodes still open: what is wrong now, and
                   at the end of the run (a run stopped by a monitor keeps that monitor's status);
-                  "healthy" when none is open.
+                  "healthy" when none is open: no failure seen, which is not a verdict of
+                  quality (`health_text` is how a user is told so).
     health_worst  the most severe status any episode had, open or closed; "healthy" if none fired.
 
 So a generator that collapses in epoch 3 and recovers by epoch 6 ends "healthy", with
@@ -37,11 +39,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping, NamedTuple, Sequence
 
 # Run statuses, most severe first; the run's health is the first one any event has.
-HEALTH_ORDER = ("diverged", "collapsed", "d-wins", "regressed", "memorised", "unstable", "healthy")
+HEALTH_ORDER = ("diverged", "collapsed", "d-wins", "partial-collapse", "regressed", "memorised", "unstable", "healthy")
 STATUS = {
     "divergence": "diverged",
     "collapse": "collapsed",
     "d-wins": "d-wins",
+    "imbalance": "partial-collapse",
     "regression": "regressed",
     "memorisation": "memorised",
     "oscillation": "unstable",
@@ -99,6 +102,11 @@ class Event:
 
 def _json_number(value: float) -> float | str:
     return float(value) if math.isfinite(value) else str(float(value))
+
+
+def health_text(status: str) -> str:
+    """A status as a user reads it: "healthy" says only that no monitor saw a failure."""
+    return "healthy (no failure seen)" if status == "healthy" else status
 
 
 def health(events: Sequence[Event]) -> str:
