@@ -17,12 +17,24 @@ MNIST_NAMES = (
 )
 
 
+def find_mnist_root(environ: dict[str, str]) -> tuple[Path | None, list[Path]]:
+    """(the first data root holding MNIST, the roots tried): $GANLAB_TEST_DATA_DIR, then
+    $GANLAB_DATA_DIR (the user's own, as ganlab reads it), then ../shared/datasets."""
+    tried = [Path(environ[name]) for name in ("GANLAB_TEST_DATA_DIR", "GANLAB_DATA_DIR") if environ.get(name)]
+    tried.append(Path(__file__).parents[2] / "shared" / "datasets")
+    for root in tried:
+        if all((root / "mnist" / f"{name}.gz").is_file() or (root / "mnist" / name).is_file() for name in MNIST_NAMES):
+            return root, tried
+    return None, tried
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The data ROOT holding mnist/ (pass it as data_dir): $GANLAB_TEST_DATA_DIR, else ../shared/datasets."""
-    root = Path(os.environ.get("GANLAB_TEST_DATA_DIR") or Path(__file__).parents[2] / "shared" / "datasets")
-    if not all((root / "mnist" / f"{name}.gz").is_file() or (root / "mnist" / name).is_file() for name in MNIST_NAMES):
-        pytest.skip(f"real MNIST not found at {root / 'mnist'}; set GANLAB_TEST_DATA_DIR")
+    """The data ROOT holding mnist/ (pass it as data_dir), found by `find_mnist_root`."""
+    root, tried = find_mnist_root(dict(os.environ))
+    if root is None:
+        where = ", ".join(str(path / "mnist") for path in tried)
+        pytest.skip(f"real MNIST not found at {where}; set GANLAB_DATA_DIR or GANLAB_TEST_DATA_DIR")
     return root
 
 

@@ -107,3 +107,15 @@ def test_help_documents_every_option() -> None:
     assert result.exit_code == 0
     assert "Data root holding mnist/" in result.stdout
     assert "Dataset to fetch." in result.stdout
+
+
+def test_the_tests_find_mnist_through_ganlab_data_dir_too(tmp_path: Path):
+    from conftest import MNIST_NAMES, find_mnist_root
+
+    (tmp_path / "mnist").mkdir()
+    for name in MNIST_NAMES:
+        (tmp_path / "mnist" / f"{name}.gz").write_bytes(b"")
+    assert find_mnist_root({"GANLAB_DATA_DIR": str(tmp_path)})[0] == tmp_path
+    empty = tmp_path / "empty"
+    root, tried = find_mnist_root({"GANLAB_TEST_DATA_DIR": str(empty), "GANLAB_DATA_DIR": str(tmp_path)})
+    assert root == tmp_path and tried[:2] == [empty, tmp_path]
