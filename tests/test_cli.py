@@ -30,6 +30,8 @@ def test_presets_list_and_show():
     assert shown.exit_code == 0 and "base: fc-dropout-d-30" in shown.output and "sgd" in shown.output
     missing = runner.invoke(app, ["presets", "show", "nope"])
     assert missing.exit_code == 2 and "unknown preset 'nope'" in missing.output
+    typo = runner.invoke(app, ["train", "-p", "fc-dropout-d30", "--dry-run"])
+    assert typo.exit_code == 2 and "did you mean 'fc-dropout-d-30'?" in typo.output
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,9 @@ def test_train_sample_and_refuse_to_overwrite(tmp_path: Path):
     sampled = runner.invoke(app, ["sample", str(out), "--n", "16", "--out", str(grid)])
     assert sampled.exit_code == 0, sampled.output
     assert Image.open(grid).size[0] > 100
+    by_default = runner.invoke(app, ["sample", str(out), "--n", "16"])
+    assert by_default.exit_code == 0 and f"to {out / 'samples' / 'sample.png'}" in by_default.output
+    assert Image.open(out / "samples" / "sample.png").size[0] > 100
 
 
 def test_sample_grid_of_an_image_run(tmp_path: Path):

@@ -6,6 +6,7 @@ A bad value fails here, before anything is written, with the field's dotted name
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from importlib import resources
 from pathlib import Path
@@ -310,7 +311,10 @@ def preset_text(name: str) -> str:
     """The YAML text of a shipped preset; ConfigError names the known presets if it is unknown."""
     path = resources.files("ganlab") / "presets" / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+        names = preset_names()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown preset {name!r}; {hint}known presets: {', '.join(names)}")
     return path.read_text()
 
 

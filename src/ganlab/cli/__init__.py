@@ -134,7 +134,9 @@ def interrupted_message(path: Path) -> str:
 @user_errors
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", exists=True, file_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("samples.png"),
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="PNG file to write (default: RUN_DIR/samples/sample.png).")
+    ] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=4096, help="Number of samples.")] = 64,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Noise seed.")] = 0,
     which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
@@ -144,6 +146,9 @@ def sample(
     from ganlab.pictures import save_png
 
     picture = Run(run_dir).picture(n, seed, which)
+    if out is None:
+        out = Run(run_dir).samples / "sample.png"
+        out.parent.mkdir(exist_ok=True)  # a run from before its samples/ folder
     try:
         save_png(out, picture)
     except OSError as err:
