@@ -166,3 +166,17 @@ def test_list_and_show():
     assert listed.exit_code == 0 and "seed-study" in listed.output
     shown = runner.invoke(app, ["study", "show", "seed-study"])
     assert shown.exit_code == 0 and shown.output.startswith("# The reference study")
+
+
+def test_the_seed_study_cites_nothing_missing_and_the_readmes_epoch_scale():
+    import re
+
+    from ganlab.study.spec import spec_text
+
+    text = spec_text("seed-study")[0]
+    repo = Path(__file__).parents[1]
+    for cited in re.findall(r"[\w./-]+\.md\b", text):
+        assert (repo / cited).is_file() or (repo / "docs" / cited).is_file(), f"{cited} is not in the repository"
+    scales = re.findall(r"--epochs-scale ([\d.]+)", text)
+    readme = (repo / "README.md").read_text()
+    assert scales and all(f"--epochs-scale {scale}" in readme for scale in scales)
