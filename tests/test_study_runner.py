@@ -187,3 +187,17 @@ def test_a_killed_worker_leaves_an_interrupted_run_that_resumes(tmp_path: Path):
     assert json.loads((task.path / "study-run.json").read_text())["state"] == "interrupted"
     state = run_state(task)
     assert (state.state, state.detail) == ("incomplete", "cut short")
+
+
+def test_a_one_seed_study_is_warned_before_anything_runs(tmp_path: Path):
+    import yaml
+
+    spec = tmp_path / "ring-mini.yaml"
+    spec.write_text(yaml.safe_dump(ring_spec()))
+    args = ["study", "run", str(spec), "--out", str(tmp_path / "study"), "--dry-run"]
+    one = CliRunner().invoke(app, [*args, "--seeds", "1"], env={"COLUMNS": "200"})
+    assert one.exit_code == 0, one.output
+    assert "1 seed per config: verdicts need at least 2 (3 recommended)" in one.output
+    assert one.output.index("verdicts need") < one.output.index("plan (dry run)")
+    two = CliRunner().invoke(app, [*args, "--seeds", "2"], env={"COLUMNS": "200"})
+    assert two.exit_code == 0 and "verdicts need" not in two.output

@@ -95,6 +95,12 @@ def run_command(
         data_dir=data_dir, device=device,
     )  # fmt: skip
     console = Console()
+    if record.seeds < 2:  # said before the runs, not after them when the verdicts find too few
+        Console(stderr=True).print(
+            f"[yellow]warning:[/yellow] {record.seeds} seed per config: verdicts need at least 2 (3 recommended); "
+            "this study will train and score runs but compare none (--seeds 3)",
+            highlight=False,
+        )
     tasks = plan(study_dir, record)
     states = [run_state(t) for t in tasks]
     todo = sum(s.state in TO_RUN for s in states)
