@@ -194,7 +194,10 @@ def test_reports_show_each_runs_health_and_events(tmp_path: Path):
 
     quiet = fake_run(tmp_path / "quiet", config, None, {})
     _with_events(quiet, "healthy", [])
-    assert "No monitor fired" in write_report(quiet).read_text()
+    quiet_html = write_report(quiet).read_text()
+    assert "No monitor fired" in quiet_html and "(no failure seen)" in quiet_html
+    # the fc preset's description says 30 epochs; this run has 3
+    assert "30 epochs (the preset&#39;s description; this run: 3 epochs)" in quiet_html
 
     study = make_study(tmp_path / "study")
     _with_events(study / "runs" / "fc-dropout-d-30" / "seed-1", "collapsed", [COLLAPSE])

@@ -6,6 +6,7 @@ samples/, log.txt), so a report can be built at any time, also while the run tra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -101,6 +102,7 @@ def load_run(
             epochs = (config.get("train") or {}).get("epochs")
     except (OSError, ValueError):
         pass
+    description = true_length(description, epochs)
     if state is None:
         status = info.get("status", "missing")
         if status == "complete":
@@ -124,6 +126,15 @@ def load_run(
         description=description,
         config_text=config_text,
     )
+
+
+def true_length(description: str, epochs: int | None) -> str:
+    """The preset's description, with the run's own length beside a length it no longer has
+    ("... 30 epochs" of a run overridden to 2)."""
+    said = re.findall(r"\b(\d+) epochs\b", description)
+    if epochs is None or not said or all(int(n) == epochs for n in said):
+        return description
+    return f"{description} (the preset's description; this run: {epochs} epochs)"
 
 
 def eval_keys(runs: Iterable[RunView]) -> list[str]:
