@@ -91,7 +91,7 @@ def test_eval_usage_errors_exit_2(tmp_path, args, message):
 def test_eval_options_have_help():
     result = runner.invoke(app, ["eval", "--help"])
     assert result.exit_code == 0
-    for option in ("--n", "--data-dir", "--which", "--real", "--seed", "--device"):
+    for option in ("--n", "--data-dir", "--which", "--real", "--seed", "--device", "--threads"):
         assert option in result.output
 
 
@@ -115,3 +115,18 @@ def test_eval_ring_run_reports_modes(tmp_path, monkeypatch):
     assert written["metrics"]["high_quality"] == pytest.approx(0.989, abs=0.025)
     assert written["real_floor"] == {"modes_covered": 8.0, "high_quality": pytest.approx(0.989, abs=0.025)}
     assert written["evaluator_sha256"] is None
+
+
+def test_the_first_eval_shows_the_reference_build_and_a_cached_one_does_not(monkeypatch, mnist_dir, tmp_path):
+    small = functools.partial(
+        suite_module.MetricSuite, n_real=500, n_train=1000, kid_subsets=5, kid_subset_size=100, cache_dir=tmp_path
+    )
+    monkeypatch.setattr(suite_module, "MetricSuite", small)
+    args = ["eval", "--real", "--n", "200", "--data-dir", str(mnist_dir), "--threads", "1"]
+    first = runner.invoke(app, args, env={"COLUMNS": "150"})
+    assert first.exit_code == 0, first.output
+    assert "building the cached reference arrays (once)" in first.output
+    for what in ("features of MNIST test images 0..500", "features of MNIST train images 0..1000", "k-NN radii"):
+        assert f"building {what}" in first.output
+    again = runner.invoke(app, args, env={"COLUMNS": "150"})
+    assert again.exit_code == 0 and "building" not in again.output

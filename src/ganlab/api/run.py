@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from PIL import Image
@@ -64,17 +64,19 @@ class Run(RunDir):
         seed: int = 0,
         data_dir: Path | None = None,
         device: str | torch.device | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> dict[str, Any]:
         """Score n samples (of the `which` weights, noise from `seed`) with every metric of the
         dataset's scorer, beside the real-data floor; writes RUN_DIR/eval.json and returns it
-        (its "metrics" hold the scores)."""
+        (its "metrics" hold the scores). `progress(what, done, total)` follows the build of the
+        scorer's reference arrays, the first time on a machine (about two minutes for MNIST)."""
         if which not in WEIGHTS:
             raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
         path = self.path
         device = str(device or default_device())
         started = time.perf_counter()
         g, config = load_generator(path, which, device)
-        scorer = build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device)
+        scorer = _with_progress(build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device), progress)
         scores = scorer(generate(g, config, n, seed=seed, device=device))
         floor = scorer.real_floor(n, seed)
         result = {
@@ -154,7 +156,22 @@ def evaluate(run: Run | Path | str, **options: Any) -> dict[str, Any]:
     return (run if isinstance(run, Run) else Run(Path(run))).evaluate(**options)
 
 
-def real_floor(n: int = 10000, dataset: str = "mnist", data_dir: Path | None = None, device: str | None = None) -> dict[str, float]:
-    """The real-data floor of a dataset's scorer: n real samples scored as a model's would be."""
+def real_floor(
+    n: int = 10000,
+    dataset: str = "mnist",
+    data_dir: Path | None = None,
+    device: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, float]:
+    """The real-data floor of a dataset's scorer: n real samples scored as a model's would be;
+    `progress` as `Run.evaluate`'s."""
     scorer = build_scorer(dataset_spec(dataset).scorer, None, data_dir, device or str(default_device()))
-    return scorer.real_floor(n)
+    return _with_progress(scorer, progress).real_floor(n)
+
+
+def _with_progress(scorer: Any, progress: Callable[[str, int, int], None] | None) -> Any:
+    """The scorer, its metric suite (the MNIST scorer's; the ring's has no reference arrays)
+    reporting to `progress`."""
+    if progress is not None and hasattr(scorer, "suite"):
+        scorer.suite.progress = progress
+    return scorer

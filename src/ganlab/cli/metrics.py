@@ -10,9 +10,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
+from ganlab.cli.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
 from ganlab.names import ALL_METRICS, arrow, fmt
@@ -37,6 +38,34 @@ def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, f
     return table
 
 
+class BuildProgress:
+    """A bar on stderr per reference array being built (the first `ganlab eval` on a machine
+    builds them for about two minutes); nothing at all when they are cached."""
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> "BuildProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )  # fmt: skip
+            self._bar.start()
+            self._bar.console.print("first use on this machine: building the cached reference arrays (once)")
+        if what not in self._tasks:
+            self._tasks[what] = self._bar.add_task(what, total=total)
+        self._bar.update(self._tasks[what], completed=done, total=total)
+
+
 @user_errors
 def eval_command(
     run_dir: Annotated[
@@ -51,11 +80,16 @@ def eval_command(
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generator's noise.")] = 0,
     device: DeviceOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Score a run's samples with every metric and write RUN_DIR/eval.json, beside the real-data floor."""
+    import torch
+
     from ganlab.api.run import evaluate, real_floor
     from ganlab.metrics.suite import FLOOR_MAX
 
+    if threads:
+        torch.set_num_threads(threads)
     console = Console()
     if real and run_dir is not None:
         raise GanlabError("give either RUN_DIR or --real, not both")
@@ -63,10 +97,13 @@ def eval_command(
         raise GanlabError("missing RUN_DIR (or pass --real for the real-data floor)")
     if real:
         floor_n = min(n, FLOOR_MAX)
-        console.print(scores_table("MNIST real-data floor", None, real_floor(floor_n, "mnist", data_dir, device), floor_n))
+        with BuildProgress() as progress:
+            floor = real_floor(floor_n, "mnist", data_dir, device, progress)
+        console.print(scores_table("MNIST real-data floor", None, floor, floor_n))
         return
     assert run_dir is not None
-    result = evaluate(run_dir, n=n, which=which, seed=seed, data_dir=data_dir, device=device)
+    with BuildProgress() as progress:
+        result = evaluate(run_dir, n=n, which=which, seed=seed, data_dir=data_dir, device=device, progress=progress)
     scores, floor, higher = result["metrics"], result["real_floor"], result["higher_is_better"]
     if result["evaluator_sha256"] is None:  # no evaluator network: the real column is n real samples
         table = Table(title=f"{run_dir} ({which})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from ganlab.errors import GanlabError
 from ganlab.files import atomic_write
 from ganlab.metrics.evaluator import MnistEvaluator
 
+Progress = Callable[[int, int], None]  # (done, total)
 
 @dataclass(frozen=True)
 class Features:
@@ -56,10 +58,13 @@ def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
 
 
 @torch.inference_mode()
-def extract(images: torch.Tensor, evaluator: MnistEvaluator, batch_size: int = 250) -> Features:
+def extract(
+    images: torch.Tensor, evaluator: MnistEvaluator, batch_size: int = 250, progress: Progress | None = None
+) -> Features:
     """Features and softmax of images (N, 1, 28, 28), uint8 or float in [0, 1], in batches.
 
-    Batches run on the evaluator's device; results come back as numpy float32.
+    Batches run on the evaluator's device; results come back as numpy float32. `progress(done,
+    total)` is called after each batch, with image counts.
     """
     images = check_images(images)
     device = next(evaluator.parameters()).device
@@ -69,6 +74,8 @@ def extract(images: torch.Tensor, evaluator: MnistEvaluator, batch_size: int = 2
         f, logits = evaluator.features_and_logits(x)
         features.append(f.float().cpu().numpy())
         probs.append(torch.softmax(logits.double(), 1).float().cpu().numpy())
+        if progress is not None:
+            progress(start + len(x), len(images))
     return Features(np.concatenate(features), np.concatenate(probs))
 
 
@@ -128,8 +135,10 @@ def reference_features(
     stop: int,
     cache: ArrayCache,
     data_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Features, np.ndarray]:
-    """Evaluator features and labels of MNIST `split` images [start, stop), cached.
+    """Evaluator features and labels of MNIST `split` images [start, stop), cached;
+    `progress(what, done, total)` follows the extraction when they are not cached yet.
 
     Returns (Features, labels int64 (stop - start,)). Raises GanlabError when the split has
     fewer than `stop` images, or when MNIST cannot be found.
@@ -142,7 +151,8 @@ def reference_features(
         data = load_mnist(split, data_dir)
         if len(data) < stop:
             raise GanlabError(f"MNIST {split} has {len(data)} images, asked for images {start}..{stop}")
-        feats = extract(data.images[start:stop], evaluator)
+        what = f"features of MNIST {split} images {start}..{stop}"
+        feats = extract(data.images[start:stop], evaluator, progress=None if progress is None else partial(progress, what))
         return {"features": feats.features, "probs": feats.probs, "labels": data.labels[start:stop].numpy()}
 
     arrays = cache.get(key, compute)

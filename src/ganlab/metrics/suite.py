@@ -13,6 +13,7 @@ Both the reference arrays and the floors are cached on disk (see `features.Array
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,7 @@ class MetricSuite:
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
         cache_dir: Path | str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         names = list(ALL_METRICS) if metrics is None else list(metrics)
         unknown = [name for name in names if name not in ALL_METRICS]
@@ -101,6 +103,8 @@ class MetricSuite:
         self._evaluator = evaluator
         self.evaluator_sha = evaluator_sha or EVALUATOR_SHA256
         self.cache = ArrayCache(Path(cache_dir) if cache_dir is not None else None)
+        # progress(what, done, total) while a reference array is built (a minute or two, once)
+        self.progress = progress
         self.prior = MNIST_TRAIN_CLASS_COUNTS / MNIST_TRAIN_CLASS_COUNTS.sum()
 
     @property
@@ -137,7 +141,9 @@ class MetricSuite:
         # One cached extraction per split (test[0:n_real], train[0:n_train]); ranges are slices of it.
         total = self.n_real if split == "test" else self.n_train
         assert 0 <= start < stop <= total, (split, start, stop, total)
-        feats, labels = reference_features(self.evaluator, self.evaluator_sha, split, 0, total, self.cache, self.data_dir)
+        feats, labels = reference_features(
+            self.evaluator, self.evaluator_sha, split, 0, total, self.cache, self.data_dir, self.progress
+        )
         return feats[start:stop], labels[start:stop]
 
     def _key(self, *parts: object) -> str:
@@ -147,10 +153,13 @@ class MetricSuite:
         return self._split("test", 0, self.n_real)[0]
 
     def _real_radii(self) -> dict[int, np.ndarray]:
-        arrays = self.cache.get(
-            self._key("mnist-test", 0, self.n_real, "radii"),
-            lambda: {f"k{k}": r for k, r in knn_radii(self._real().features, (K_PR, K_DC)).items()},
-        )
+        def compute() -> dict[str, np.ndarray]:
+            real = self._real().features
+            return self._building(
+                "k-NN radii of the test features", lambda: {f"k{k}": r for k, r in knn_radii(real, (K_PR, K_DC)).items()}
+            )
+
+        arrays = self.cache.get(self._key("mnist-test", 0, self.n_real, "radii"), compute)
         return {K_PR: arrays[f"k{K_PR}"], K_DC: arrays[f"k{K_DC}"]}
 
     def _real_nn(self, train_start: int, train_stop: int) -> np.ndarray:
@@ -158,10 +167,22 @@ class MetricSuite:
 
         def compute() -> dict[str, np.ndarray]:
             train = self._split("train", train_start, train_stop)[0]
-            return {"distances": nearest_neighbour_distances(self._real().features, train.features)}
+            return self._building(
+                "nearest training images of the test images",
+                lambda: {"distances": nearest_neighbour_distances(self._real().features, train.features)},
+            )
 
         key = self._key("mnist-test", 0, self.n_real, "nn-train", train_start, train_stop)
         return self.cache.get(key, compute)["distances"]
+
+    def _building(self, what: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """`compute()`, reported to `progress` as one step: these arrays have no batches to count."""
+        if self.progress is not None:
+            self.progress(what, 0, 1)
+        arrays = compute()
+        if self.progress is not None:
+            self.progress(what, 1, 1)
+        return arrays
 
     # -- scoring ------------------------------------------------------------------------------
 
@@ -211,8 +232,12 @@ class MetricSuite:
 
         def compute() -> dict[str, np.ndarray]:
             fake = self._split("train", 0, n)[0]
-            scores = self.score_features(fake, (n, self.n_train), list(ALL_METRICS))
-            return {name: np.array(value) for name, value in scores.items()}
+
+            def score() -> dict[str, np.ndarray]:
+                scores = self.score_features(fake, (n, self.n_train), list(ALL_METRICS))
+                return {name: np.array(value) for name, value in scores.items()}
+
+            return self._building(f"the real-data floor of {n} images", score)
 
         arrays = self.cache.get(key, compute)
         return {name: float(arrays[name]) for name in self.metrics}
