@@ -155,7 +155,8 @@ def test_out_that_is_a_file_is_a_clear_error(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     result = runner.invoke(app, ["train", "--out", str(blocker / "run"), *TINY_RING])
-    assert result.exit_code == 2 and "cannot create the run directory" in result.output
+    # the writer lock (issue 14) meets the blocker first: "cannot write to the run directory ..."
+    assert result.exit_code == 2 and f"the run directory {blocker / 'run'}: Not a directory" in result.output
 
 
 def test_sample_out_that_is_a_directory_is_a_clear_error(tmp_path: Path):
