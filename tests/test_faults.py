@@ -96,3 +96,16 @@ def test_a_damaged_artefact_is_a_one_line_error_or_a_correct_answer(
         assert output.startswith("error: ") and "\n" not in output, output
     changed = {k for k in before.keys() | _digests(run).keys() if before.get(k) != _digests(run).get(k)}
     assert changed <= WRITES.get(command, set()), f"changed {changed}"
+
+
+@pytest.mark.parametrize("artefact", ["run.json", "config.yaml", "metrics.jsonl"])
+def test_a_report_shows_a_damaged_run_as_damaged_and_exits_2(pristine: Path, tmp_path: Path, artefact: str):
+    run = Path(shutil.copytree(pristine, tmp_path / "run"))
+    DAMAGES["flip-header" if artefact == "config.yaml" else "wrong-shape"](run / artefact)
+    if artefact == "config.yaml":
+        (run / artefact).write_text("model:\n  g: {}\n")  # cut short: most sections gone
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "report.html")])
+    assert result.exit_code == 2, result.output
+    assert "damaged" in result.output and artefact in result.output, result.output
+    page = (tmp_path / "report.html").read_text()
+    assert 'class="state damaged"' in page and artefact in page

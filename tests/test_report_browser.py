@@ -58,7 +58,7 @@ def test_study_report_renders_in_headless_chromium(tmp_path: Path, chromium: Pat
 
     fake_study(study, spec, 2, scores, {"fid": False, "coverage": True}, {"fid": 0.5, "coverage": 0.97}, epochs_scale=0.1,
                failed={("fc", 1): "out of memory"})  # fmt: skip
-    page = write_report(study, max_frames=3)
+    page = write_report(study, max_frames=3).path
     url = page.resolve().as_uri()  # file://, no server
 
     dom = _browse(chromium, tmp_path / "profile", "--dump-dom", url).stdout

@@ -97,7 +97,7 @@ def test_study_report_page(tmp_path: Path):
 
 
 def test_report_says_when_the_floor_is_missing(tmp_path: Path):
-    html = (write_report(make_study(tmp_path, floor=None))).read_text()
+    html = write_report(make_study(tmp_path, floor=None)).path.read_text()
     assert "Real-data floor: not available." in html
 
 
@@ -117,7 +117,7 @@ def test_single_run_report_of_a_failed_unscored_run(tmp_path: Path):
     config = load_preset("ring", ["train.epochs=2"])
     run = fake_run(tmp_path / "run", config, None, {}, status="failed", epochs_done=1, error="ValueError: bad <x>",
                    log="line 1\nValueError: bad <x>\n")  # fmt: skip
-    html = write_report(run).read_text()
+    html = write_report(run).path.read_text()
     assert 'id="failures"' in html and "ValueError: bad &lt;x&gt;" in html and "Not scored yet" in html
 
 
@@ -187,21 +187,21 @@ def test_reports_show_each_runs_health_and_events(tmp_path: Path):
     config = load_preset("fc", ["train.epochs=3"])
     run = fake_run(tmp_path / "run", config, {"fid": 12.5, "coverage": 0.7}, HIGHER, FLOOR)
     _with_events(run, "collapsed", [COLLAPSE])
-    html = write_report(run).read_text()
+    html = write_report(run).path.read_text()
     events = re.search(r'<table class="events">(.*?)</table>', html, re.S).group(1)
     assert "4 of 10 classes covered (&lt; 8)" in events and "collapse: classes_covered" in events and "open" in events
     assert 'health <span class="health collapsed"' in html and "1 event;" in html
 
     quiet = fake_run(tmp_path / "quiet", config, None, {})
     _with_events(quiet, "healthy", [])
-    quiet_html = write_report(quiet).read_text()
+    quiet_html = write_report(quiet).path.read_text()
     assert "No monitor fired" in quiet_html and "(no failure seen)" in quiet_html
     # the fc preset's description says 30 epochs; this run has 3
     assert "30 epochs (the preset&#39;s description; this run: 3 epochs)" in quiet_html
 
     study = make_study(tmp_path / "study")
     _with_events(study / "runs" / "fc-dropout-d-30" / "seed-1", "collapsed", [COLLAPSE])
-    page = write_report(study).read_text()
+    page = write_report(study).path.read_text()
     assert page.count('<span class="health collapsed"') == 2  # the run's health, and its event's status
     assert "1 event</summary>" in page
 

@@ -325,6 +325,9 @@ def report_command(
     """Write a self-contained HTML report of a study (verdicts, samples, curves) or of one run."""
     from ganlab.report.html import write_report
 
-    target = write_report(path, out, max_frames)
-    size = target.stat().st_size / 1e6
-    typer.echo(f"wrote {target} ({size:.1f} MB); open it in a browser, no server needed")
+    report = write_report(path, out, max_frames)
+    size = report.path.stat().st_size / 1e6
+    if report.damaged:
+        more = f" (and {len(report.damaged) - 1} more)" if len(report.damaged) > 1 else ""
+        raise GanlabError(f"wrote {report.path}, but a run is damaged{more}: {report.damaged[0]}")
+    typer.echo(f"wrote {report.path} ({size:.1f} MB); open it in a browser, no server needed")

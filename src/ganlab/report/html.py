@@ -6,14 +6,15 @@ read back from run directories (`ganlab.report.runs`), so the report can be rebu
 also while the study runs. Templates are Jinja2 with autoescaping on: every string from a run or
 a spec is escaped.
 
-    write_report(Path("studies/seed-study"))     # -> studies/seed-study/report.html
-    write_report(Path("runs/fc-20250101-1200"))  # -> runs/fc-.../report.html
+    write_report(Path("studies/seed-study")).path     # -> studies/seed-study/report.html
+    write_report(Path("runs/fc-20250101-1200")).path  # -> runs/fc-.../report.html
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,20 @@ def _metric_rows(run: RunView, floor: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-def render_run(run_dir: Path, max_frames: int = 24) -> str:
-    """The HTML page of one run directory."""
+@dataclass(frozen=True)
+class Report:
+    """A report written: its file, and one line per damaged run it shows (path: what is wrong)."""
+
+    path: Path
+    damaged: list[str]
+
+
+def _damaged(runs: list[RunView]) -> list[str]:
+    return [f"{run.path}: {run.detail}" for run in runs if run.state == "damaged"]
+
+
+def render_run(run_dir: Path, max_frames: int = 24) -> tuple[str, list[str]]:
+    """The HTML page of one run directory, and its damage (see `Report`)."""
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file() and not (run_dir / "config.yaml").is_file():
         raise GanlabError(f"{run_dir} is neither a run directory (no run.json) nor a study directory (no study.yaml)")
@@ -80,7 +93,7 @@ def render_run(run_dir: Path, max_frames: int = 24) -> str:
     floor = dict((run.evaluation or {}).get("real_floor") or {})
     last = max(run.samples) if run.samples else None
     metric_keys = [(name, f"{name} {metric_arrow(name, run.higher_is_better)}".strip()) for name in eval_keys([run])]
-    return _render(
+    html = _render(
         "run.html.j2",
         title=f"{run.name}: run report",
         run=run,
@@ -92,31 +105,34 @@ def render_run(run_dir: Path, max_frames: int = 24) -> str:
         loss_plot=curves_plot([(run.name, CONTROL_COLOUR, [run])], "epoch", LOSS_KEYS, events=run.events),
         metric_plot=curves_plot([(run.name, CONTROL_COLOUR, [run])], "eval", metric_keys, floor, run.events),
     )
+    return html, _damaged([run])
 
 
 # The study page and the file -------------------------------------------------------------------
 
 
-def render_study(study_dir: Path, max_frames: int = 12) -> str:
-    """The HTML page of a study directory."""
+def render_study(study_dir: Path, max_frames: int = 12) -> tuple[str, list[str]]:
+    """The HTML page of a study directory, and the damage of its runs (see `Report`)."""
     views = study_views(Path(study_dir), pictures=True, max_frames=max_frames)
-    return _render("study.html.j2", title=f"{views['spec'].name}: study report", study_dir=str(study_dir), **views)
+    html = _render("study.html.j2", title=f"{views['spec'].name}: study report", study_dir=str(study_dir), **views)
+    return html, _damaged(views["runs"])
 
 
-def write_report(path: Path, out: Path | None = None, max_frames: int | None = None) -> Path:
+def write_report(path: Path, out: Path | None = None, max_frames: int | None = None) -> Report:
     """Write the report of a study directory (with study.yaml) or a run directory (with
-    run.json) to `out`, default PATH/report.html; returns the file written. `max_frames` per
+    run.json) to `out`, default PATH/report.html. A damaged run is shown as such, and named in
+    the returned `Report`. `max_frames` per
     sample GIF defaults to 12 for a study (one GIF per run) and 24 for a single run."""
     path = Path(path)
     if not path.is_dir():
         raise GanlabError(f"{path}: no such directory")
     if (path / "study.yaml").is_file():
-        html = render_study(path, max_frames or 12)
+        html, damaged = render_study(path, max_frames or 12)
     else:
-        html = render_run(path, max_frames or 24)
+        html, damaged = render_run(path, max_frames or 24)
     target = Path(out) if out is not None else path / "report.html"
     try:
         atomic_write_text(target, html)
     except OSError as err:
         raise GanlabError(f"cannot write the report to {target}: {err.strerror or err}") from None
-    return target
+    return Report(target, damaged)

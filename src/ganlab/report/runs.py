@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ganlab.files import read_json, read_json_lines
+from ganlab.errors import GanlabError
+from ganlab.files import read_json
 from ganlab.report.gif import sample_pictures
+from ganlab.rundir import RecordError, RunDir, read_records
 
 LOG_TAIL_LINES = 40
 
@@ -33,7 +35,7 @@ class RunView:
     name: str
     seed: int | None
     path: Path
-    state: str  # done, running, failed, stale, incomplete, pending (or a run.json status)
+    state: str  # done, running, failed, stale, incomplete, pending, damaged (or a run.json status)
     detail: str
     epochs_done: int
     epochs: int | None
@@ -88,22 +90,18 @@ def load_run(
     epochs: int | None = None,
 ) -> RunView:  # fmt: skip
     """A RunView of a run directory; the state defaults to what run.json and eval.json say."""
-    info = read_json(path / "run.json") or {}
+    damage, info, config, records = _read_records(path)
     evaluation = read_json(path / "eval.json")
     config_text = ""
     description = ""
-    try:
-        import yaml
-
+    if config is not None:
         config_text = (path / "config.yaml").read_text()
-        config = yaml.safe_load(config_text) or {}
-        description = str(config.get("description", "")) if isinstance(config, dict) else ""
-        if epochs is None and isinstance(config, dict):
-            epochs = (config.get("train") or {}).get("epochs")
-    except (OSError, ValueError):
-        pass
+        description = config.description
+        epochs = config.train.epochs if epochs is None else epochs
     description = true_length(description, epochs)
-    if state is None:
+    if damage:
+        state, detail = "damaged", "; ".join(damage)
+    elif state is None:
         status = info.get("status", "missing")
         if status == "complete":
             state = "done" if evaluation is not None else "not scored"
@@ -120,12 +118,36 @@ def load_run(
         epochs=epochs,
         info=info,
         evaluation=evaluation,
-        records=read_json_lines(path / "metrics.jsonl"),
+        records=records,
         samples=sample_pictures(path / "samples"),
-        log_tail=log_tail(path / "log.txt") if state not in ("done",) else "",
+        log_tail=log_tail(path / "log.txt") if state != "done" else "",
         description=description,
         config_text=config_text,
     )
+
+
+def _read_records(path: Path) -> tuple[list[str], dict[str, Any], Any, list[dict[str, Any]]]:
+    """What a run's records hold, read as training reads them, and what is damaged in them (one
+    line per file), so that a report shows damage instead of an ordinary-looking run."""
+    run = RunDir(path)
+    damage: list[str] = []
+    info: dict[str, Any] = {}
+    config = None
+    records: list[dict[str, Any]] = []
+    if run.info_path.exists() or run.config_path.exists():
+        try:
+            info = run.read_info()
+        except RecordError as err:
+            damage.append(str(err))
+        try:
+            config = run.read_config()
+        except GanlabError as err:
+            damage.append(str(err))
+    try:
+        records = read_records(path / "metrics.jsonl")[0]
+    except RecordError as err:
+        damage.append(str(err))
+    return damage, info, config, records
 
 
 def true_length(description: str, epochs: int | None) -> str:
