@@ -36,7 +36,7 @@ def test_scalars_images_and_resume(tmp_path: Path, one_thread):
     # One more epoch on resume (the test lengthens the saved run): steps go on, none repeats.
     run.config_path.write_text(to_yaml(load_preset("ring", [*RING, "train.epochs=3"])))
     RunDir(run.path).update_info(status="running")
-    resume(run.path, progress="quiet")
+    resume(run.path, progress="quiet", config_change=True)
     steps = [e.step for e in _read(run.path / "tensorboard").Scalars("epoch/d_loss")]
     assert len(steps) == 3 and steps == sorted(set(steps))
 

@@ -128,18 +128,33 @@ def train(
 
 
 def resume(
-    path: Path | str, *, data_dir: Path | None = None, device: str | torch.device | None = None, progress: str = "auto"
+    path: Path | str,
+    *,
+    data_dir: Path | None = None,
+    device: str | torch.device | None = None,
+    progress: str = "auto",
+    rewrite: bool = False,
+    config_change: bool = False,
 ) -> Run:
-    """Continue an interrupted run from its last checkpoint, exactly as if it had never stopped."""
-    return _train(None, Path(path), True, data_dir, device, progress)
+    """Continue an interrupted run from its last checkpoint, exactly as if it had never stopped.
+
+    Refused (RecordError) when that would train again epochs whose records exist past the last
+    checkpoint (`rewrite=True` accepts it) or go on with a config.yaml edited since the
+    checkpoint (`config_change=True` accepts it, and run.json records the change).
+    """
+    return _train(None, Path(path), True, data_dir, device, progress, rewrite, config_change)
 
 
 def _train(
-    config: RunConfig | None, out: Path, resume: bool, data_dir: Path | None, device: Any, progress: str
-) -> Run:
+    config: RunConfig | None, out: Path, resume: bool, data_dir: Path | None, device: Any, progress: str,
+    rewrite: bool = False, config_change: bool = False,
+) -> Run:  # fmt: skip
     torch_device = torch.device(device) if device is not None else None
     plots = PlotWriter(RunDir(out), config or RunDir(out).read_config())
-    train_loop(config, out, resume=resume, data_dir=data_dir, progress=progress, device=torch_device, hooks=[plots])
+    train_loop(
+        config, out, resume=resume, data_dir=data_dir, progress=progress, device=torch_device, hooks=[plots],
+        rewrite=rewrite, config_change=config_change,
+    )  # fmt: skip
     return Run(out)
 
 

@@ -49,6 +49,12 @@ def train(
         Optional[Path],
         typer.Option("--resume", help="Continue the interrupted run in this directory.", exists=True, file_okay=False),
     ] = None,
+    rewrite: Annotated[
+        bool, typer.Option("--rewrite", help="With --resume: train again, and rewrite, epochs logged after the last checkpoint.")
+    ] = False,
+    config_change: Annotated[
+        bool, typer.Option("--config-change", help="With --resume: go on with an edited config.yaml (run.json records it).")
+    ] = False,
     data_dir: DataDirOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run one batch, print its losses, write nothing.")] = False,
@@ -78,8 +84,12 @@ def train(
             return
         if not RunDir(resume).checkpoint.is_file():
             typer.echo(f"{resume}: no checkpoint (the run stopped inside its first epoch): restarting from step 0", err=True)
-        run = _until_interrupted(resume, lambda: resume_run(resume, data_dir=data_dir, progress=progress, device=torch_device))
+        run = _until_interrupted(resume, lambda: resume_run(
+            resume, data_dir=data_dir, progress=progress, device=torch_device, rewrite=rewrite, config_change=config_change
+        ))  # fmt: skip
     else:
+        if rewrite or config_change:
+            raise GanlabError("--rewrite and --config-change go with --resume")
         if config_file and preset:
             raise GanlabError("give either --preset or --config, not both")
         config = (

@@ -27,6 +27,7 @@ from ganlab.train.epoch import (
 from ganlab.train.evaluation import make_evaluator, score
 from ganlab.train.hooks import EpochResult, Hook
 from ganlab.train.progress import Progress
+from ganlab.train.resume import check_resume
 from ganlab.train.rng import seed_everything, set_rng_state
 from ganlab.train.step import Batch, train_step
 from ganlab.train.tensorboard import TensorBoardLog, summary_writer_class
@@ -45,12 +46,17 @@ def train(
     progress: str = "auto",
     device: torch.device | None = None,
     hooks: Sequence[Hook] = (),
+    rewrite: bool = False,
+    config_change: bool = False,
 ) -> RunDir:
     """Train a GAN as `config` says, writing everything to the run directory `out`; `hooks`
     follow the run epoch by epoch (plots, for example: `ganlab.report.plots.PlotWriter`).
 
     With `resume`, `out` must hold a run and `config` is None: the saved config and the last
-    checkpoint are used, and the result is the same as if the run had never stopped.
+    checkpoint are used, and the result is the same as if the run had never stopped. A resume
+    that would rewrite records, or go on with an edited config.yaml, is refused unless `rewrite`
+    or `config_change` say so (`ganlab.train.resume`). The run directory is locked while this
+    runs: a second writer is refused (`RunDir.lock`).
     """
     device = device or default_device()
     if device.type == "cpu":
@@ -63,12 +69,28 @@ def train(
     if config.train.tensorboard:
         summary_writer_class()  # a missing package fails here, before anything is written
 
-    # Setup: the networks first (a config they cannot be built from fails before anything is
-    # written), then the run directory, the data and the fixed noise of the sample grids.
+    # The networks first: a config they cannot be built from fails before anything is written.
     seed_everything(config.train.seed)
     bundle = build_bundle(config, device)
-    if not resume:
-        run.create(config)
+    with run.lock("resuming" if resume else "training"):
+        if not resume:
+            run.create(config)
+        return fit(run, bundle, resume, data_dir, progress, hooks, rewrite, config_change)
+
+
+def fit(
+    run: RunDir,
+    bundle: Bundle,
+    resume: bool,
+    data_dir: Path | None,
+    progress: str,
+    hooks: Sequence[Hook],
+    rewrite: bool,
+    config_change: bool,
+) -> RunDir:
+    """Train `bundle` in the run directory `run`, which the caller holds locked: the data, the
+    fixed noise of the sample grids, the checkpoint to continue from, then the epochs."""
+    config, device = bundle.config, bundle.engine.device
     x_train, y_train = bundle.spec.load(config, "train", data_dir, device, progress != "quiet")
     fixed_z = sample_noise(
         FIXED_NOISE_SIZE, config.noise, generator=torch.Generator().manual_seed(config.train.seed + 1)
@@ -79,9 +101,16 @@ def train(
     total_steps = config.train.epochs * steps_per_epoch  # what learning-rate decay and instance noise count down
     bar = Progress(progress, total_epochs=config.train.epochs, done_epochs=0, steps_per_epoch=steps_per_epoch)
     watch = Watch.build(bundle, run, bar, x_train, steps_per_epoch)
-    epoch, step = 0, 0
+    epoch, step, info = 0, 0, None
     if resume and run.checkpoint.is_file():
         extra, info = load_checkpoint(run.checkpoint, bundle.modules, bundle.optimizers)
+    if resume:  # refuse what would lose records or change results; say what is repaired
+        notes = check_resume(run, info, config, rewrite=rewrite, config_change=config_change)
+        for note in notes:
+            bar.warn(note, label="resume")
+        if notes:
+            run.update_info(resumes=run.read_info().get("resumes", []) + [{"at": utc_now(), "notes": notes}])
+    if info is not None:
         epoch, step = info["epoch"], info["step"]
         set_rng_state(extra, info["rng"])
         restore_state(bundle, extra, info)
