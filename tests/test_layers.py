@@ -16,7 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # subpackage (or module) named by the second part of the dotted name: ganlab.cli.* is cli.
 LAYERS = ["base", "data", "models", "metrics", "train", "study", "report", "api", "bench", "cli"]
 BASE = {
-    "ganlab", "ganlab.version", "ganlab.errors", "ganlab.files", "ganlab.config", "ganlab.names", "ganlab.rundir",
+    "ganlab", "ganlab.version", "ganlab.errors", "ganlab.files", "ganlab.config", "ganlab.config.schema",
+    "ganlab.config.loading", "ganlab.names", "ganlab.rundir",
     "ganlab.pictures",
 }  # fmt: skip
 
