@@ -10,18 +10,24 @@ from torch import nn
 from ganlab.config import ConfigError, ConvDiscriminatorConfig, RunConfig
 from ganlab.data.spec import DatasetSpec
 from ganlab.models.init import glorot_
+from ganlab.models.minibatch import judge_packs, minibatch_std
 
 
 class ConvDiscriminator(nn.Module):
     """x (B, C, H, W) -> logit (B,): per filter count, a 4x4 convolution of stride 2 (halving H
     and W, rounded up) with LeakyReLU and optional dropout; then one linear layer.
 
-    Unconditional: class labels `y` are ignored.
+    With `pack` m, the first convolution reads m samples stacked as channels and D returns one
+    logit per pack, (B / m,); with `minibatch_std`, the linear layer reads one more channel
+    (`ganlab.models.minibatch`). Unconditional: class labels `y` are ignored.
     """
 
     def __init__(self, config: ConvDiscriminatorConfig, data_shape: tuple[int, ...]):
         super().__init__()
+        self.pack_size = config.pack
+        self.std_group = config.minibatch_std_group if config.minibatch_std else 0
         channels, h, w = data_shape
+        channels *= config.pack
         layers: list[nn.Module] = []
         for filters in config.filters:
             layers += [nn.Conv2d(channels, filters, 4, stride=2, padding=1), nn.LeakyReLU(config.slope)]
@@ -29,7 +35,7 @@ class ConvDiscriminator(nn.Module):
                 layers.append(nn.Dropout(config.dropout))
             channels, h, w = filters, math.ceil(h / 2), math.ceil(w / 2)
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(channels * h * w, 1)
+        self.head = nn.Linear((channels + bool(self.std_group)) * h * w, 1)
 
     @classmethod
     def from_config(cls, config: RunConfig, spec: DatasetSpec) -> "ConvDiscriminator":
@@ -44,4 +50,10 @@ class ConvDiscriminator(nn.Module):
         return glorot_(self) if scheme == "glorot" else self
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(x).flatten(1)).squeeze(1)
+        return judge_packs(self._judge, x, self.pack_size)
+
+    def _judge(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)  # (B, filters[-1], H', W')
+        if self.std_group:
+            h = minibatch_std(h, self.std_group)
+        return self.head(h.flatten(1)).squeeze(1)

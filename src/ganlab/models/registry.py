@@ -16,6 +16,7 @@ from ganlab.data.spec import DatasetSpec
 from ganlab.models.conv import ConvGenerator
 from ganlab.models.conv_d import ConvDiscriminator
 from ganlab.models.mlp import MLPDiscriminator, MLPGenerator
+from ganlab.models.spectral import spectral_norm_
 
 GENERATORS: dict[str, type] = {"mlp": MLPGenerator, "conv": ConvGenerator}
 DISCRIMINATORS: dict[str, type] = {"mlp": MLPDiscriminator, "conv": ConvDiscriminator}
@@ -23,12 +24,18 @@ DISCRIMINATORS: dict[str, type] = {"mlp": MLPDiscriminator, "conv": ConvDiscrimi
 
 def build_generator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
     """The generator `config.model.g` describes, for the dataset's shape, initialised from the
-    current global RNG state as `model.init` says."""
+    current global RNG state as `model.init` says, then spectrally normalised if it says so."""
     g = GENERATORS[config.model.g.kind].from_config(config, spec or dataset_spec(config.data.dataset))
-    return g.initialise(config.model.init)
+    return _normalised(g.initialise(config.model.init), config.model.g.spectral_norm)
 
 
 def build_discriminator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
-    """The discriminator `config.model.d` describes, initialised as `build_generator` does."""
+    """The discriminator `config.model.d` describes, built as `build_generator` does."""
     d = DISCRIMINATORS[config.model.d.kind].from_config(config, spec or dataset_spec(config.data.dataset))
-    return d.initialise(config.model.init)
+    return _normalised(d.initialise(config.model.init), config.model.d.spectral_norm)
+
+
+def _normalised(module: nn.Module, spectral: bool) -> nn.Module:
+    # After the initialisation: `spectral_norm_` hides each weight behind a parametrisation, and
+    # its first power iterations should estimate the initialised weights.
+    return spectral_norm_(module) if spectral else module
