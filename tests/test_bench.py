@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ganlab.bench.flops import step_flops, tutorial_step_flops
 from ganlab.bench.runner import Spread, interleave, load_baseline, steps_per_epoch
-from ganlab.bench.suite import bench_presets
+from ganlab.bench.suite import _beyond_the_tutorial, bench_presets
 from ganlab.cli.bench import bench_command
 from ganlab.config import load_preset
 from ganlab.errors import GanlabError
@@ -112,6 +112,9 @@ def test_bench_rejects_what_the_baseline_cannot_train():
     assert "not dataset ring" in result.output
     with pytest.raises(GanlabError, match=r"not batch norm in G$"):
         bench_presets("fc-batchnorm-g")
+    switched = load_preset("fc", ["model.d.pack=2", "train.ema=0.999", "train.label_smoothing=0.1"])
+    assert _beyond_the_tutorial(switched) == ["train.label_smoothing=0.1", "train.ema=0.999", "model.d.pack=2"]
+    assert _beyond_the_tutorial(load_preset("ttur")) == []  # its learning rates the tutorial loop takes
     result = CliRunner().invoke(_app(), ["bench", "nope", "--no-study"])
     assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
     result = CliRunner().invoke(_app(), ["bench", "fc", "--study-preset", "ring"])  # refused before any timing

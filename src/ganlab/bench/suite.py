@@ -55,6 +55,7 @@ from ganlab.bench.tables import print_study, print_target, spread_text
 from ganlab.config import RunConfig, load_preset
 from ganlab.errors import GanlabError
 from ganlab.train.allocator import keep_freed_memory
+from ganlab.train.resume import flatten
 
 ALL = ("fc", "conv-g")  # the presets `bench all` times
 ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
@@ -83,7 +84,17 @@ def _beyond_the_tutorial(config: RunConfig) -> list[str]:
     lacks += [f"loss {train.loss}"] if train.loss != "ns" else []
     lacks += [f"penalties {', '.join(train.penalties)}"] if train.penalties else []
     lacks += [f"n_critic {train.n_critic}"] if train.n_critic != 1 else []
+    switches = flatten(config.model_dump(mode="json"))
+    lacks += [f"{key}={switches.get(key)}" for key, off in _SWITCHES_OFF.items() if switches.get(key, off) != off]
     return lacks
+
+
+# The stabilisers the tutorial loop has no copy of, as they are when off.
+_SWITCHES_OFF: dict[str, object] = {
+    "train.clip": None, "train.label_smoothing": 0.0, "train.label_flip": 0.0, "train.instance_noise": 0.0,
+    "train.replay": 0.0, "train.ema": None, "optim.decay": "none", "model.g.spectral_norm": False,
+    "model.d.spectral_norm": False, "model.d.minibatch_std": False, "model.d.pack": 1,
+}  # fmt: skip
 
 
 def _is_mnist(config: RunConfig) -> bool:

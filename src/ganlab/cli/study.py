@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -113,8 +114,9 @@ def run_command(
     if dry_run:
         table = Table("config", "seed", "epochs", "state", "ganlab train ...", title="plan (dry run)")
         for task, state in zip(tasks, states):
-            table.add_row(task.name, str(task.seed), str(task.config.train.epochs), state.state,
-                          f"--preset {task.preset} " + " ".join(f"--set {o}" for o in task.overrides))  # fmt: skip
+            # Quoted for a shell and escaped for rich: a list value is [a, b], which rich would eat.
+            command = " ".join(["--preset", task.preset, *(f"--set {shlex.quote(o)}" for o in task.overrides)])
+            table.add_row(task.name, str(task.seed), str(task.config.train.epochs), state.state, escape(command))
         console.print(table)
         return
 
