@@ -114,6 +114,11 @@ def train(
             f"run complete: {run.path} (health: {health_text(info.get('health', 'unknown'))}, {events} monitor events, "
             f"final weights: {info.get('final_weights', 'last')})"
         )
+        if info.get("trend"):  # under-trained or bad? said beside the health
+            from ganlab.metrics.trend import ADVICE, trend_text
+
+            verdict, numbers = trend_text(info["trend"]).split(": ", 1)
+            typer.echo(f"under-trained or bad? {verdict}: {ADVICE[verdict]}\n  {numbers}")
 
 
 def _until_interrupted(path: Path, train_call: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -43,10 +43,14 @@ class Trend:
     window: tuple[int, int]  # first and last epoch of the fitted window
 
     def to_json(self) -> dict:
+        """The fields for run.json; NaN (not measured) becomes null, which JSON can hold."""
+        def number(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
         return {
-            "verdict": self.verdict, "metric": self.metric, "slope_per_epoch": self.slope,
-            "p_improving": self.p_improving, "best": self.best, "best_epoch": self.best_epoch,
-            "last": self.last, "window": list(self.window),
+            "verdict": self.verdict, "metric": self.metric, "slope_per_epoch": number(self.slope),
+            "p_improving": number(self.p_improving), "best": number(self.best), "best_epoch": self.best_epoch,
+            "last": number(self.last), "window": list(self.window),
         }  # fmt: skip
 
 
@@ -94,3 +98,45 @@ def trend(
     else:
         verdict = "plateaued"
     return Trend(verdict, metric, slope, p_improving, best, best_epoch, last, window)
+
+
+def run_trend(records: Iterable[dict[str, Any]], best_by: tuple[str, bool]) -> Trend:
+    """The verdict on a run's evaluation curve: the metric `best_by` = (name, higher is better)
+    of its metrics.jsonl `eval` records, by epoch (the dataset's best-by metric, which also picks
+    the best checkpoint)."""
+    metric, higher = best_by
+    curve = {
+        int(r["epoch"]): float(r[metric])
+        for r in records
+        if r.get("kind") == "eval" and isinstance(r.get(metric), (int, float)) and isinstance(r.get("epoch"), int)
+    }  # a resumed run may have logged an epoch again: the last record of an epoch wins
+    epochs = sorted(curve)
+    return trend(epochs, [curve[e] for e in epochs], metric, higher)
+
+
+ADVICE: dict[str, str] = {
+    "still improving": "under-trained: more epochs would likely help",
+    "plateaued": "more epochs at this setting would not help much",
+    "regressing": "past its best: training longer made it worse",
+    "too short": "too few evaluations to tell",
+}
+
+
+def trend_text(fields: dict[str, Any]) -> str:
+    """A run's trend in one short line (`Trend.to_json` fields, as run.json holds them): the
+    verdict and the numbers it rests on; `ADVICE[verdict]` says what it means."""
+    verdict, metric = fields.get("verdict", "too short"), fields.get("metric", "")
+    first, last_epoch = (fields.get("window") or [0, 0])[:2]
+    slope, p = fields.get("slope_per_epoch"), fields.get("p_improving")
+    best, best_epoch, last = fields.get("best"), fields.get("best_epoch"), fields.get("last")
+    if verdict == "too short" or slope is None or p is None:
+        return f"too short: fewer than 3 evaluations of {metric}"
+    if verdict == "regressing":
+        return f"regressing: {metric} {last:.4g} at the end, best {best:.4g} at epoch {best_epoch}"
+    text = f"{verdict}: {metric} {slope:+.3g}/epoch in epochs {first}-{last_epoch} ({fmt_p(p)})"
+    return text + (f", best {best:.4g} at epoch {best_epoch}" if verdict == "plateaued" else "")
+
+
+def fmt_p(p: float) -> str:
+    """'p 0.042', or 'p < 0.001' below that (a straight line's p is exactly 0 or 1)."""
+    return "p < 0.001" if p < 0.001 else f"p {p:.2g}"

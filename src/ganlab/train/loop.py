@@ -15,6 +15,7 @@ import torch
 
 from ganlab.config import RunConfig
 from ganlab.files import utc_now
+from ganlab.metrics.trend import run_trend
 from ganlab.models.noise import sample_noise
 from ganlab.rundir import RunDir
 from ganlab.train.allocator import keep_freed_memory
@@ -184,7 +185,9 @@ def fit(
         for hook in hooks:
             hook.close()
     save_weights(run.weights("final"), bundle.modules, {"epoch": str(epoch), "weights": final})
-    run.update_info(status="complete", ended=utc_now(), error=None, final_weights=final, **watch.info())
+    # Under-trained or bad? The verdict on the whole evaluation curve, beside the monitors' health.
+    trend = run_trend(run.read_metrics(), bundle.spec.best_by).to_json()
+    run.update_info(status="complete", ended=utc_now(), error=None, final_weights=final, trend=trend, **watch.info())
     return run
 
 
