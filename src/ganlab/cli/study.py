@@ -22,6 +22,7 @@ from ganlab.errors import GanlabError
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
 }  # fmt: skip
+TREND_STYLE = {"still improving": "yellow", "regressing": "red", "too short": "dim"}
 HEALTH_STYLE = {"healthy": "green", "partial-collapse": "yellow", "unstable": "yellow", "memorised": "yellow"}  # others: red
 
 
@@ -180,11 +181,13 @@ def status_command(
 ) -> None:
     """Show which runs of a study are done, running, failed or still to run, with a progress bar."""
     from ganlab.study.tasks import study_states
+    from ganlab.study.trends import stored_or_computed
 
     record, states = study_states(study_dir)
     table = Table(
-        "config", "seed", "state", "epochs", "s/epoch", "health", "detail", title=f"study {record.spec.name}: {study_dir}"
-    )
+        "config", "seed", "state", "epochs", "s/epoch", "health", "trend", "detail",
+        title=f"study {record.spec.name}: {study_dir}",
+    )  # fmt: skip
     counts: dict[str, int] = {}
     done_epochs = total_epochs = 0
     for task, state in states:
@@ -196,7 +199,8 @@ def status_command(
         detail = state.detail + (f" ({state.phase})" if state.phase and state.state == "failed" else "")
         table.add_row(
             task.name, str(task.seed), f"[{style}]{state.state}[/{style}]", f"{state.epochs_done}/{state.epochs}",
-            f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-", health_text(state.info), escape(detail),
+            f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-", health_text(state.info),
+            trend_cell(stored_or_computed(state.info, task.path, task.config.data.dataset)), escape(detail),
         )  # fmt: skip
     console = Console()
     console.print(table)
@@ -214,6 +218,16 @@ def status_command(
     )
 
 
+def trend_cell(trend: dict | None) -> str:
+    """A run's under-trained-or-bad verdict for the status table (of the evaluations so far while
+    it trains)."""
+    if not trend:
+        return "-"
+    verdict = trend.get("verdict", "too short")
+    style = TREND_STYLE.get(verdict, "")
+    return f"[{style}]{verdict}[/{style}]" if style else verdict
+
+
 def unhealthy(runs: list) -> str:
     """How many finished runs the monitors left in a failure status, and which: "1/3 collapsed",
     "3/3: 2 collapsed, 1 d-wins"."""
@@ -229,26 +243,33 @@ def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
     """The summary of verdicts as plain text: (header, rows), one row per variant."""
     from ganlab.names import fmt
     from ganlab.report.studies import study_views
+    from ganlab.study.power import power_text
+    from ganlab.study.trends import counts_text
 
     views = study_views(study_dir, pictures=False)
     metrics = views["spec"].metrics
-    header = ["exp.", "variant vs control", "seeds", "the study said", "expected", "measured", *metrics, "agrees",
-              "unhealthy at the end"]  # fmt: skip
+    header = ["exp.", "variant vs control", "seeds", "the study said", "expected", "measured", *metrics,
+              "under-trained or bad? (variant / control)", "agrees", "unhealthy at the end"]  # fmt: skip
     rows = []
     for v in views["comparisons"]:
         by_metric = {c.metric: c for c in v.comparisons}
         cells = []
         for metric in metrics:
             c = by_metric.get(metric)
-            cells.append(f"{c.verdict} ({fmt(c.variant.mean)} vs {fmt(c.control.mean)})" if c else "-")
+            if c is None:
+                cells.append("-")
+                continue
+            power = power_text(c.detectable, c.verdict in ("better", "worse", "different"))
+            cells.append(f"{c.verdict} ({fmt(c.variant.mean)} vs {fmt(c.control.mean)})" + (f", {power}" if power else ""))
+        trends = f"{counts_text(v.trend_variant)} / {counts_text(v.trend_control)}"
         agrees = "?" if v.agrees is None else v.agrees
         rows.append([v.experiment.id, f"{v.variant} vs {v.control}", f"{v.n_variant}/{v.n_control}", v.claim,
-                     v.expected, v.overall, *cells, agrees,
+                     v.expected, v.overall, *cells, trends + (f" ({v.speed_note})" if v.speed_note else ""), agrees,
                      f"{unhealthy(v.variant_runs)} / {unhealthy(v.control_runs)}"])  # fmt: skip
     # The real-data floor beside every score: what real images get on the same metrics.
     floor = views["floor"]
     floor_cells = [fmt(floor[m]) if isinstance(floor.get(m), (int, float)) else "n/a" for m in metrics]
-    rows.append(["", "real-data floor", "", "", "", "", *floor_cells, "", ""])
+    rows.append(["", "real-data floor", "", "", "", "", *floor_cells, "", "", ""])
     return header, rows
 
 
@@ -278,16 +299,21 @@ def verdict_blocks(study_dir: Path, header: list[str], rows: list[list[str]], wi
         return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
 
     *experiments, floor = rows
-    metrics = header[6:-2]
+    metrics = header[6:-3]
     label = max(len(m) for m in metrics)
-    lines = [f"verdicts: {study_dir} (n.s.: no significant difference)"]
-    for exp_id, pair, seeds, claim, expected, measured, *cells, agrees, unhealthy_runs in experiments:
+    lines = [f"verdicts: {study_dir}"]
+    lines += wrapped(
+        "n.s.: no significant difference; likely smaller than X: X is the smallest difference these seeds "
+        "would have detected (Welch, 80% power, from the observed spread)", indent="",
+    )  # fmt: skip
+    for exp_id, pair, seeds, claim, expected, measured, *cells, trends, agrees, unhealthy_runs in experiments:
         lines += ["", f"{exp_id}. {pair} (seeds {seeds}): measured {measured}, expected {expected}: {agrees}"]
         lines += wrapped(f"the study said: {claim}")
         for metric, cell in zip(metrics, cells):
             lines += wrapped(f"{metric:<{label}}  {cell.replace('no significant difference', 'n.s.')}")
+        lines += wrapped(f"under-trained or bad? (variant / control): {trends}")
         lines += wrapped(f"unhealthy at the end (variant / control): {unhealthy_runs}")
-    lines += ["", "real-data floor: " + ", ".join(f"{m} {v}" for m, v in zip(metrics, floor[6:-2]))]
+    lines += ["", "real-data floor: " + ", ".join(f"{m} {v}" for m, v in zip(metrics, floor[6:-3]))]
     return lines
 
 

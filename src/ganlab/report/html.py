@@ -22,11 +22,14 @@ import jinja2
 
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_text, read_json
+from ganlab.metrics.trend import ADVICE, trend_text
 from ganlab.names import arrow, fmt, metric_arrow
 from ganlab.report.figures import CONTROL_COLOUR, LOSS_KEYS, curves_plot, data_uri, png_uri
 from ganlab.report.gif import samples_gif
 from ganlab.report.runs import RunView, eval_keys, load_run, log_tail
 from ganlab.report.studies import study_views
+from ganlab.study.power import power_text, seeds_needed
+from ganlab.study.stats import NO_DIFFERENCE
 from ganlab.version import __version__
 
 
@@ -37,6 +40,20 @@ def fmt_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def power_cell(c: Any) -> str:
+    """A comparison's power for the summary table: "likely < X" beside n.s., "detectable X"."""
+    return power_text(c.detectable, c.verdict in ("better", "worse", "different")).replace("likely smaller than", "likely <")
+
+
+def seeds_cell(c: Any) -> str:
+    """Seeds per side that would detect the difference these seeds measured, when they did not
+    call it significant: whether more seeds would help. "–" when already significant or unknown."""
+    if c.verdict != NO_DIFFERENCE or c.difference == 0 or not (c.variant.std >= 0 and c.control.std >= 0):
+        return "–"
+    n = seeds_needed(c.difference, c.variant.std, c.control.std, c.alpha)
+    return "> 100" if n is None else str(n)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("ganlab.report", "templates"),
@@ -45,7 +62,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt, p=fmt_p, arrow=arrow)
+    env.filters.update(num=fmt, p=fmt_p, arrow=arrow, power=power_cell, seeds_for_difference=seeds_cell, trend_text=trend_text)
+    env.globals["trend_advice"] = ADVICE
     return env
 
 

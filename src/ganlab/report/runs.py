@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -47,6 +48,7 @@ class RunView:
     description: str = ""
     config_text: str = ""
     gif: str | None = None  # data URI
+    dataset: str | None = None  # config.yaml's data.dataset: which metric the trend follows
 
     @property
     def label(self) -> str:
@@ -68,6 +70,19 @@ class RunView:
     def eval_records(self) -> list[dict[str, Any]]:
         """The evaluations during training (metrics.jsonl `eval` records)."""
         return [r for r in self.records if r.get("kind") == "eval"]
+
+    @cached_property
+    def trend(self) -> dict[str, Any] | None:
+        """Under-trained or bad? run.json's trend, else that of the evaluations so far (a run
+        still training, or from before trends); None without a config to say the metric."""
+        if isinstance(self.info.get("trend"), dict):
+            return self.info["trend"]
+        if self.dataset is None or not self.records:
+            return None
+        from ganlab.data.registry import dataset_spec
+        from ganlab.metrics.trend import run_trend
+
+        return run_trend(self.records, dataset_spec(self.dataset).best_by).to_json()
 
     @property
     def health(self) -> str | None:
@@ -123,6 +138,7 @@ def load_run(
         log_tail=log_tail(path / "log.txt") if state != "done" else "",
         description=description,
         config_text=config_text,
+        dataset=config.data.dataset if config is not None else None,
     )
 
 

@@ -3,7 +3,7 @@ the verdicts and the pictures (`study_views`; also read by `ganlab study verdict
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from ganlab.report.figures import CONTROL_COLOUR, LOSS_KEYS, VARIANT_COLOUR, Sid
 from ganlab.report.gif import samples_gif
 from ganlab.report.runs import RunView, eval_keys, load_run
 from ganlab.study.tasks import FLOOR, study_states
+from ganlab.study.trends import side_counts, speed_note
 
 
 @dataclass
@@ -40,6 +41,11 @@ class ComparisonView:
     loss_plot: str | None = None
     metric_plot: str | None = None
     seconds: dict[str, float | None] = field(default_factory=dict)
+    # Under-trained or bad? per side: how many done runs got each trend verdict, and the note
+    # that the comparison is about speed when a side was still improving.
+    trend_variant: Counter[str] = field(default_factory=Counter)
+    trend_control: Counter[str] = field(default_factory=Counter)
+    speed_note: str = ""
 
     @property
     def anchor(self) -> str:
@@ -82,6 +88,7 @@ def compare_sides(
         higher = next((r.higher_is_better[metric] for r in done_v + done_c if metric in r.higher_is_better), None)
         comparisons.append(compare(values_v, values_c, metric, higher, alpha))
     overall = overall_verdict(comparisons)
+    trend_v, trend_c = side_counts(r.trend for r in done_v), side_counts(r.trend for r in done_c)
     view = ComparisonView(
         experiment=experiment, variant=variant_name, control=control_name, expected=expected, claim=claim,
         comparisons=comparisons, missing_metrics=missing, overall=overall, agrees=agreement(expected, overall),
@@ -90,6 +97,7 @@ def compare_sides(
             "variant": _mean([r.seconds_per_epoch for r in variant_runs]),
             "control": _mean([r.seconds_per_epoch for r in control_runs]),
         },
+        trend_variant=trend_v, trend_control=trend_c, speed_note=speed_note(trend_v, trend_c),
     )  # fmt: skip
     if pictures:
         view.grid_epoch, view.grid_seed, view.variant_grid, view.control_grid = _side_grids(variant_runs, control_runs)

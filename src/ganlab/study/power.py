@@ -20,6 +20,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as sps
 
+from ganlab.names import fmt
+
 
 def welch_df(s1: float, n1: int, s2: float, n2: int) -> float:
     """Welch-Satterthwaite degrees of freedom of two samples' standard deviations and sizes."""
@@ -48,10 +50,26 @@ def seeds_needed(
     difference: float, s1: float, s2: float, alpha: float = 0.05, power: float = 0.8, most: int = 100
 ) -> int | None:
     """Seeds per side for Welch's test to detect `difference` with `power`, given the two sides'
-    standard deviations; None if more than `most` would be needed."""
+    standard deviations; None if more than `most` would be needed. When neither side varies, the
+    verdict comes from the exact permutation test (`stats.compare`), which detects a constant
+    difference once its smallest p-value, 2 / C(2n, n), is below alpha (4 seeds a side at 0.05)."""
     for n in range(2, most + 1):
+        if s1 == 0 and s2 == 0:
+            if 2 / math.comb(2 * n, n) < alpha and difference != 0:
+                return n
+            continue
         df = welch_df(s1, n, s2, n)
         quantiles = sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(power, df)
         if quantiles * math.sqrt((s1 * s1 + s2 * s2) / n) <= abs(difference):
             return n
     return None
+
+
+def power_text(detectable: float, significant: bool) -> str:
+    """What a verdict could have seen, for a table: "likely smaller than X" beside no significant
+    difference, "detectable X" beside a significant one; "" when not measured (too few seeds)."""
+    if math.isnan(detectable):
+        return ""
+    if math.isinf(detectable):
+        return "undetectable with these seeds"
+    return f"{'detectable' if significant else 'likely smaller than'} {fmt(detectable)}"

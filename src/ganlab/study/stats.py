@@ -19,6 +19,8 @@ from typing import Iterable, Literal, Sequence
 import numpy as np
 from scipy import stats as sps
 
+from ganlab.study.power import detectable_difference
+
 Verdict = Literal["better", "worse", "different", "no significant difference", "too few seeds"]
 Overall = Literal["better", "worse", "mixed", "different", "no significant difference", "too few seeds"]
 NO_DIFFERENCE = "no significant difference"
@@ -72,6 +74,9 @@ class Comparison:
     hedges_g: float
     verdict: Verdict
     alpha: float
+    # The smallest difference these seeds would have detected (`ganlab.study.power`, power 0.8):
+    # inf when neither side varies and the permutation test cannot reach alpha with so few seeds.
+    detectable: float = math.nan
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,6 +118,8 @@ def compare(
         t, df = (0.0 if difference == 0 else math.copysign(math.inf, difference)), nan
         p = permutation_p_value(a, b)
         low = high = difference
+        # Any constant difference is detected, or none: as the most extreme split would be.
+        detectable = 0.0 if permutation_p_value(np.ones(len(a)), np.zeros(len(b))) < alpha else math.inf
     else:
         with warnings.catch_warnings():  # one side may have zero spread: fine for Welch
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -121,9 +128,10 @@ def compare(
         df = float((va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)))
         half = float(sps.t.ppf((1 + confidence) / 2, df)) * se
         low, high = difference - half, difference + half
+        detectable = detectable_difference(b, a, alpha)
     return Comparison(
         metric, higher_is_better, sv, sc, difference, low, high, t, df, p, hedges_g(a, b),
-        verdict_of(difference, p, higher_is_better, alpha), alpha,
+        verdict_of(difference, p, higher_is_better, alpha), alpha, detectable,
     )  # fmt: skip
 
 
