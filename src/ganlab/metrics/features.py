@@ -3,12 +3,13 @@
 Reference arrays (MNIST test features, training features, k-NN radii, nearest-neighbour
 distances) cost seconds to minutes on a CPU but never change for a given evaluator, so they are
 computed once and stored as .npz files (no pickle) under `<ganlab cache>/features/`, keyed by the
-evaluator's SHA-256, the dataset, the split and the index range.
+evaluator's SHA-256, the dataset, the split and the index range. Each file holds the SHA-256 of its
+arrays, checked on every load.
 """
 
 from __future__ import annotations
 
-import zipfile
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -86,12 +87,34 @@ def features_cache_dir() -> Path:
     return cache_dir() / "features"
 
 
+class CacheError(GanlabError):
+    """A file of the feature cache is damaged: it names the file and how to rebuild it."""
+
+
+DIGEST_KEY = "__sha256__"  # the array of a cache file that holds the SHA-256 of the others
+# Files of this format hold DIGEST_KEY; those of the first (named `<key>.npz`, no digest) are
+# never read: a damaged central directory can hide members, the digest among them.
+SUFFIX = ".v2.npz"
+
+
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of named arrays: each one's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 class ArrayCache:
     """Named dicts of numpy arrays, kept in memory and as .npz files in `directory`.
 
     `get(key, compute)` returns the stored arrays for `key`, or calls `compute()`, stores and
     returns its result. Files are written atomically (temp file + rename), so concurrent
-    processes at worst compute the same thing twice. An unreadable file is recomputed.
+    processes at worst compute the same thing twice. Each file holds the SHA-256 of its arrays,
+    checked on every load: a damaged file is a CacheError naming it, never a silent rebuild
+    (that would hide a disk or copy fault).
     """
 
     def __init__(self, directory: Path | None = None) -> None:
@@ -103,26 +126,45 @@ class ArrayCache:
         return self._directory if self._directory is not None else features_cache_dir()
 
     def get(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The arrays stored under `key`, or `compute()`'s, stored. Raises CacheError for a
+        damaged file and GanlabError when the cache folder cannot be written."""
         if key in self._memory:
             return self._memory[key]
-        path = self.directory / f"{key}.npz"
-        arrays = None
+        path = self.directory / f"{key}{SUFFIX}"
         if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as stored:
-                    arrays = {name: stored[name] for name in stored.files}
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-                arrays = None  # truncated or foreign file: recompute and overwrite
-        if arrays is None:
+            arrays = self._read(path)
+        else:
             arrays = compute()
             self._write(path, arrays)
         self._memory[key] = arrays
         return arrays
 
     @staticmethod
-    def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def _read(path: Path) -> dict[str, np.ndarray]:
+        """The arrays of a cache file, checked against the SHA-256 it records."""
+        fix = "delete it, and the next use rebuilds it"
         try:
-            atomic_write(path, lambda stream: np.savez(stream, **arrays))
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+        except PermissionError as error:
+            raise CacheError(f"cannot read the feature cache file {path} ({error.strerror}); set GANLAB_CACHE_DIR") from None
+        except Exception as error:  # noqa: BLE001 - see below
+            # A damaged file fails in zipfile (BadZipFile, a CRC-32 mismatch, KeyError,
+            # NotImplementedError for a flipped flag, ...) or in numpy's header parser (ValueError,
+            # tokenize errors): no documented set of types, and none of them leaves a usable file.
+            raise CacheError(f"the feature cache file {path} is damaged ({error}): {fix}") from None
+        recorded = arrays.pop(DIGEST_KEY, None)
+        if recorded is None:
+            raise CacheError(f"the feature cache file {path} is damaged (no SHA-256 of its arrays): {fix}")
+        if recorded.ndim != 0 or str(recorded) != arrays_digest(arrays):
+            raise CacheError(f"the feature cache file {path} is damaged (its arrays do not match the SHA-256 it records): {fix}")
+        return arrays
+
+    @staticmethod
+    def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
+        stored = {**arrays, DIGEST_KEY: np.array(arrays_digest(arrays))}
+        try:
+            atomic_write(path, lambda stream: np.savez(stream, **stored))
         except OSError as error:
             raise GanlabError(f"cannot write the feature cache {path} ({error}); set GANLAB_CACHE_DIR") from error
 
