@@ -84,6 +84,7 @@ def run_command(
     """Run every experiment of a study for each seed; run it again to resume (only missing or failed runs run)."""
     from ganlab.study.launch import Options
     from ganlab.study.runner import default_threads, prepare, run_study
+    from ganlab.study.spec import STUDY_FILE, read_record
     from ganlab.study.tasks import TO_RUN, plan, run_state
 
     if backend not in ("local", "ray"):
@@ -91,6 +92,7 @@ def run_command(
     if epochs_scale is not None and not epochs_scale > 0:
         raise GanlabError(f"--epochs-scale: expected a number > 0, got {epochs_scale}")
     spec_model, study_dir = _locate(spec, out)
+    before = read_record(study_dir).seeds if (study_dir / STUDY_FILE).is_file() else None
     record = prepare(study_dir, spec_model, seeds, epochs_scale, eval_n)
     options = Options(
         workers=workers, threads=threads or default_threads(workers), eval_n=record.eval_n,
@@ -112,6 +114,12 @@ def run_command(
         f"epochs x {record.epochs_scale}; {options.workers} workers x {options.threads} threads ({backend}) -> {study_dir}",
         highlight=False,
     )
+    if before is not None and record.seeds > before:
+        console.print(
+            f"adding seed{f's {before}-' if record.seeds - before > 1 else ' '}{record.seeds - 1} to the study's "
+            f"{before}: its finished runs are kept",
+            highlight=False,
+        )
     if dry_run:
         table = Table("config", "seed", "epochs", "state", "ganlab train ...", title="plan (dry run)")
         for task, state in zip(tasks, states):

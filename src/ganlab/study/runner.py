@@ -79,6 +79,11 @@ def prepare(
         raise StudyError(
             f"{study_dir} holds study {existing.spec.name!r}, not {spec.name!r}: choose another --out"
         )
+    if seeds is not None and seeds < existing.seeds:  # its seeds k >= seeds would silently leave the verdicts
+        raise StudyError(
+            f"{study_dir} has {existing.seeds} seeds, got --seeds {seeds}: seeds are only added "
+            f"(--seeds {existing.seeds + 1} or more), or drop --seeds to resume it"
+        )
     return existing.model_copy(update={"spec": spec or existing.spec, "seeds": seeds or existing.seeds})
 
 
