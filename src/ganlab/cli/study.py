@@ -151,7 +151,7 @@ def run_command(
                 bar.console.print(f"[green]done[/green]   {task.label} in {payload.seconds:.0f} s", highlight=False)
             else:
                 bar.console.print(
-                    f"[red]failed[/red] {task.label} (exit code {payload.exit_code}): {escape(payload.error)}\n"
+                    f"[red]failed[/red] {task.label}: {escape(payload.error)}\n"  # the error starts with the cause
                     f"       log: {task.path / 'log.txt'}",
                     highlight=False,
                 )

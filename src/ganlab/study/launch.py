@@ -59,17 +59,44 @@ class Outcome:
     error: str = ""
 
 
-def _last_error(log: Path) -> str:
-    """The line that says what went wrong: the last `error:` line, else the traceback's last line."""
+def cause_of_death(code: int) -> str:
+    """What ended a worker, from its exit status: `killed by signal 9 (SIGKILL)` or `exit code 2`."""
+    if code >= 0:
+        return f"exit code {code}"
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        return f"killed by signal {-code} ({signal.Signals(-code).name})"
+    except ValueError:  # a number this platform has no name for
+        return f"killed by signal {-code}"
+
+
+def last_error(log: Path, offset: int = 0) -> str:
+    """The line of a worker's log, from byte `offset` on (its attempt), that says what went wrong:
+    the last `error:` line, else the last line of the last traceback; "" when there is none (a
+    killed worker's last line is its progress, not a cause)."""
+    try:
+        with log.open("rb") as stream:
+            stream.seek(offset)
+            lines = stream.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
     lines = [line for line in lines if not line.startswith("===")]  # the runner's own lines
-    for line in reversed(lines):
-        if line.startswith("error:"):
-            return line[len("error:") :].strip()
-    return lines[-1] if lines else ""
+    errors = [line[len("error:") :].strip() for line in lines if line.startswith("error:")]
+    if errors:
+        return errors[-1]
+    tracebacks = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not tracebacks:
+        return ""
+    # The exception's own line: the last unindented one after the frames ("ValueError: ...").
+    tail = [line.strip() for line in lines[tracebacks[-1] + 1 :] if line.strip() and not line[0].isspace()]
+    return tail[-1] if tail else ""
+
+
+def failure(code: int, log: Path, offset: int = 0) -> str:
+    """"" for exit code 0, else the cause of death and the last error line of the log."""
+    if code == 0:
+        return ""
+    error = last_error(log, offset)
+    return f"{cause_of_death(code)}: {error}" if error else cause_of_death(code)
 
 
 def execute(task: RunTask, options: Options) -> Outcome:
@@ -88,6 +115,7 @@ def execute(task: RunTask, options: Options) -> Outcome:
     with log_path.open("a") as log:
         log.write(f"=== attempt {attempt}, {started}, {socket.gethostname()}: {' '.join(command)}\n")
         log.flush()
+        offset = log.tell()  # this attempt's output starts here
         try:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         except OSError as err:
@@ -100,7 +128,7 @@ def execute(task: RunTask, options: Options) -> Outcome:
         )  # fmt: skip
         exit_code = process.wait()
         log.write(f"=== exit code {exit_code}, {utc_now()}\n")
-    error = "" if exit_code == 0 else _last_error(log_path) or f"exit code {exit_code}"
+    error = failure(exit_code, log_path, offset)
     return _finish(task, marker_path, attempt, started, start, exit_code, error)
 
 
@@ -112,7 +140,7 @@ def _finish(task: RunTask, marker: Path, attempt: int, started: str, start: floa
     interrupted = code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM)
     if code != 0 and info is not None and info.get("status") == "running":
         # The process died without saying so (killed, out of memory): record it in run.json too.
-        info.update(status="interrupted" if interrupted else "failed", ended=utc_now(), error=f"worker exit code {code}: {error}")
+        info.update(status="interrupted" if interrupted else "failed", ended=utc_now(), error=f"worker {error}")
         atomic_write_json(info_path, info)
     trained = info is not None and info.get("status") == "complete"
     atomic_write_json(
@@ -171,6 +199,7 @@ def compute_floor(study_dir: Path, options: Options) -> str:
     with log_path.open("a") as log:
         log.write(f"=== {utc_now()}: {' '.join(command)}\n")
         log.flush()
+        offset = log.tell()
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
         log.write(f"=== exit code {code}, {utc_now()}\n")
-    return "" if code == 0 else (_last_error(log_path) or f"exit code {code}")
+    return failure(code, log_path, offset)
