@@ -18,8 +18,17 @@ from ganlab.train.step import train_step
 
 CPU = torch.device("cpu")
 # Small networks of every registered kind (the conv ones need images).
-G_KINDS = {"mlp": ["model.g={kind: mlp, hidden: [16]}"], "conv": ["model.g={kind: conv, filters: [4]}"]}
-D_KINDS = {"mlp": ["model.d={kind: mlp, hidden: [16]}"], "conv": ["model.d={kind: conv, filters: [4, 8]}"]}
+G_KINDS = {
+    "mlp": ["model.g={kind: mlp, hidden: [16]}"],
+    "conv": ["model.g={kind: conv, filters: [4]}"],
+    "dcgan": ["model.g={kind: dcgan, filters: [8, 4]}"],
+}
+D_KINDS = {
+    "mlp": ["model.d={kind: mlp, hidden: [16]}"],
+    "conv": ["model.d={kind: conv, filters: [4, 8]}"],
+    "dcgan": ["model.d={kind: dcgan, filters: [4, 8]}"],
+}
+IMAGE_ONLY = {"conv", "dcgan"}
 SMALL = ["model.d.hidden=[16]", "noise.dim=8", "train.batch_size=8"]
 
 
@@ -41,7 +50,7 @@ COMBINATIONS = [
     for dataset, g, d, loss, penalty in itertools.product(
         ["ring", "mnist"], G_KINDS, D_KINDS, LOSS_NAMES, [None, *PENALTY_NAMES]
     )
-    if not (dataset == "ring" and "conv" in (g, d))
+    if not (dataset == "ring" and IMAGE_ONLY & {g, d})
 ]
 
 
@@ -83,7 +92,7 @@ SWITCH_COMBINATIONS = [
     (dataset, g, d, switch, loss)
     for dataset, g, d, switch in itertools.product(["ring", "mnist"], G_KINDS, D_KINDS, SWITCHES)
     for loss in SWITCHES[switch][1]
-    if not (dataset == "ring" and "conv" in (g, d))
+    if not (dataset == "ring" and IMAGE_ONLY & {g, d})
 ]
 
 

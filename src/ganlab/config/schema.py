@@ -96,8 +96,37 @@ class ConvDiscriminatorConfig(_DiscriminatorSection):
     dropout: Probability = 0.0
 
 
-GeneratorConfig = Annotated[MLPGeneratorConfig | ConvGeneratorConfig, Field(discriminator="kind")]
-DiscriminatorConfig = Annotated[MLPDiscriminatorConfig | ConvDiscriminatorConfig, Field(discriminator="kind")]
+class DCGANGeneratorConfig(_Section):
+    """DCGAN's generator (Radford et al. 2016): project z and reshape to filters[0] channels at
+    1/2^len(filters) of the image's size, then per filter count a 4x4 transposed convolution of
+    stride 2 (doubling H and W) with batch norm and ReLU, the last one to the image's channels."""
+
+    kind: Literal["dcgan"] = "dcgan"
+    filters: list[Width] = [128, 64]  # 28x28: 128 channels at 7x7, 64 at 14x14, then the image
+    output: Literal["tanh", "sigmoid", "linear"] = "tanh"
+    spectral_norm: bool = False  # as the discriminator's, on G's layers (Zhang et al. 2019)
+
+
+class DCGANDiscriminatorConfig(_DiscriminatorSection):
+    """DCGAN's discriminator: strided 4x4 convolutions with LeakyReLU, batch norm after all but
+    the first, no pooling, then a linear logit."""
+
+    kind: Literal["dcgan"] = "dcgan"
+    filters: list[Width] = [64, 128]
+    slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    # Off for a critic with a gradient penalty (wgan-gp, r1): batch norm makes one sample's
+    # gradient depend on the rest of its batch (Gulrajani et al. 2017, section 4).
+    batch_norm: bool = True
+
+
+GeneratorConfig = Annotated[
+    MLPGeneratorConfig | ConvGeneratorConfig | DCGANGeneratorConfig, Field(discriminator="kind")
+]
+DiscriminatorConfig = Annotated[
+    MLPDiscriminatorConfig | ConvDiscriminatorConfig | DCGANDiscriminatorConfig, Field(discriminator="kind")
+]
+# The discriminators that take class labels (`ganlab.models.conditional`).
+CONDITIONAL_D_KINDS: tuple[str, ...] = ("mlp", "dcgan")
 
 
 class ModelConfig(_Section):
@@ -106,6 +135,23 @@ class ModelConfig(_Section):
     # "glorot": Glorot-uniform weights and zero biases, Keras' default and so the study's; it
     # trains the study's FC GAN markedly faster than "torch" (PyTorch's own default init).
     init: Literal["glorot", "torch"] = "glorot"
+    # Class labels into both networks (`ganlab.models.conditional`), for a labelled dataset:
+    # "none": unconditional, the study's; "projection": a learned embedding of y concatenated to
+    # z, and D's logit plus <embed(y), D's features> (Miyato & Koyama 2018); "concat": the
+    # classic cGAN (Mirza & Osindero 2014), one-hot y concatenated to z and to D's input.
+    conditional: Literal["none", "projection", "concat"] = "none"
+
+    @field_validator("conditional")
+    @classmethod
+    def _labels_fit_d(cls, conditional: str, info: ValidationInfo) -> str:
+        d = info.data.get("d")
+        if conditional != "none" and d is not None:
+            if d.kind not in CONDITIONAL_D_KINDS:
+                kinds = " or ".join(CONDITIONAL_D_KINDS)
+                raise ValueError(f"the {d.kind} discriminator takes no labels; use model.d.kind {kinds}")
+            if d.pack > 1:  # a pack's samples would need one label between them
+                raise ValueError(f"needs model.d.pack 1 (packs of samples have no single label), got {d.pack}")
+        return conditional
 
 
 class OptimizerConfig(_Section):

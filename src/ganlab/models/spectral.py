@@ -7,7 +7,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 
 def spectral_norm_(module: nn.Module) -> nn.Module:
-    """Every Linear and Conv2d weight W of `module` replaced, in place, by W / sigma(W).
+    """Every Linear, Conv2d and ConvTranspose2d weight W of `module` replaced, in place, by W / sigma(W).
 
     sigma is W's largest singular value (a conv's weight read as a (out, in * kh * kw) matrix),
     estimated by one power iteration per forward in train mode; eval mode reuses the last
@@ -17,6 +17,6 @@ def spectral_norm_(module: nn.Module) -> nn.Module:
     of those weights) and only when the switch is on.
     """
     for layer in list(module.modules()):
-        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):  # torch reads a transposed one by its outputs
             spectral_norm(layer)
     return module

@@ -1,0 +1,82 @@
+"""DCGAN (issue 13): the layers Radford et al. 2016 prescribe, sized for 28x28; the switches every
+discriminator takes; refusals naming the field; the presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganlab.config import ConfigError, load_preset
+from ganlab.models import build_discriminator, build_generator
+from ganlab.models.dcgan import HalvesBatchNorm2d
+
+SMALL = ["model.g={kind: dcgan, filters: [8, 4]}", "model.d={kind: dcgan, filters: [4, 8]}", "noise.dim=8"]
+
+
+def _types(module: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in module.modules() if not list(m.children())]
+
+
+def test_generator_projects_reshapes_and_upsamples_to_28x28_in_tanh_range(one_thread):
+    torch.manual_seed(0)
+    g = build_generator(load_preset("dcgan"))
+    assert g.start == (128, 7, 7)
+    assert _types(g) == [
+        "Linear", "BatchNorm2d", "ReLU", "ConvTranspose2d", "BatchNorm2d", "ReLU", "ConvTranspose2d", "Tanh"
+    ]  # fmt: skip
+    x = g(torch.randn(5, 100))
+    assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+
+
+def test_discriminator_has_strided_convs_batch_norm_after_the_first_and_no_pooling(one_thread):
+    torch.manual_seed(0)
+    d = build_discriminator(load_preset("dcgan"))
+    assert _types(d) == ["Conv2d", "LeakyReLU", "Conv2d", "HalvesBatchNorm2d", "LeakyReLU", "Linear"]
+    assert all(conv.stride == (2, 2) for conv in d.body if isinstance(conv, nn.Conv2d))
+    assert d.head.in_features == 128 * 7 * 7
+    assert d(torch.rand(6, 1, 28, 28)).shape == (6,)
+    plain = build_discriminator(load_preset("dcgan", ["model.d.batch_norm=false"]))
+    assert "HalvesBatchNorm2d" not in _types(plain)
+
+
+def test_real_and_fake_halves_are_normalised_apart():
+    bn = HalvesBatchNorm2d(1)
+    real, fake = torch.randn(4, 1, 3, 3) + 5, torch.randn(4, 1, 3, 3) - 5
+    out = bn(torch.cat([real, fake]))
+    # each half has mean 0 on its own: normalised together, the real half would sit near +1
+    assert out[:4].mean().abs() < 1e-5 and out[4:].mean().abs() < 1e-5
+    assert torch.allclose(out[:4], nn.functional.batch_norm(real, None, None, training=True), atol=1e-5)
+
+
+def test_every_discriminator_switch_works_on_the_dcgan(one_thread):
+    torch.manual_seed(0)
+    config = load_preset("fc", [*SMALL, "model.d.pack=2", "model.d.minibatch_std=true", "model.d.spectral_norm=true"])
+    d = build_discriminator(config)
+    assert d.head.in_features == (8 + 1) * 7 * 7  # the minibatch-std channel
+    assert d(torch.rand(8, 1, 28, 28)).shape == (4,)  # one logit per pack of 2
+    convs = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert convs and all(hasattr(m, "parametrizations") for m in convs)
+
+
+def test_spectral_norm_of_g_covers_the_transposed_convolutions(one_thread):
+    g = build_generator(load_preset("fc", [*SMALL, "model.g.spectral_norm=true"]))
+    transposed = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(transposed) == 2 and all(hasattr(m, "parametrizations") for m in transposed)
+    assert g(torch.randn(3, 8)).shape == (3, 1, 28, 28)
+
+
+def test_sizes_that_do_not_fit_are_refused_naming_the_field():
+    with pytest.raises(ConfigError, match=r"model.g.filters: 3 upsamplings need H and W divisible by 8, got 28x28"):
+        build_generator(load_preset("dcgan", ["model.g.filters=[64, 32, 16]"]))
+    with pytest.raises(ConfigError, match="model.g.kind: the dcgan generator needs image data"):
+        build_generator(load_preset("ring", ["model.g={kind: dcgan}"]))
+    with pytest.raises(ConfigError, match="model.d.kind: the dcgan discriminator needs image data"):
+        build_discriminator(load_preset("ring", ["model.d={kind: dcgan}"]))
+
+
+def test_presets_use_the_dcgan_and_the_study_conv_g_stays():
+    big = load_preset("dcgan")
+    assert (big.model.g.kind, big.model.d.kind) == ("dcgan", "dcgan")
+    assert big.optim.g.betas == (0.5, 0.999) and big.optim.g.lr == 2e-4  # the DCGAN paper's Adam
+    assert load_preset("conv-g").model.g.kind == "conv"
