@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ganlab.config import load_config_file, load_preset, preset_names, preset_text, resolve_preset_dict
+from ganlab.cli.bounds import SAMPLES, SEED, THREADS, bounded
 from ganlab.cli.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 
@@ -30,6 +31,7 @@ app.add_typer(presets_app, name="presets")
 
 @app.command()
 @user_errors
+@bounded(threads=THREADS)
 def train(
     preset: Annotated[
         Optional[str], typer.Option("--preset", "-p", help="Preset to train (default fc; see `ganlab presets list`).")
@@ -147,13 +149,14 @@ def interrupted_message(path: Path) -> str:
 
 @app.command()
 @user_errors
+@bounded(n=SAMPLES, seed=SEED)
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", exists=True, file_okay=False)],
     out: Annotated[
         Optional[Path], typer.Option("--out", help="PNG file to write (default: RUN_DIR/samples/sample.png).")
     ] = None,
-    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="Number of samples.")] = 64,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Noise seed.")] = 0,
+    n: Annotated[int, typer.Option("--n", help=f"Number of samples ({SAMPLES}).")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help=f"Noise seed ({SEED}).")] = 0,
     which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
 ) -> None:
     """Draw samples from a run's saved generator into a PNG grid (or scatter plot for 2-D data)."""

@@ -8,22 +8,24 @@ from typing import Annotated, Optional
 
 import typer
 
+from ganlab.cli.bounds import BENCH_REPEATS, BENCH_RUNS, BENCH_STEPS, THREADS, bounded
 from ganlab.cli.console import DeviceOption, ThreadsOption, user_errors
 
 
 @user_errors
+@bounded(steps=BENCH_STEPS, repeats=BENCH_REPEATS, runs=BENCH_RUNS, threads=THREADS)
 def bench_command(
     target: Annotated[
         str,
         typer.Argument(help="Preset to time (fc, conv-g, or another MNIST preset the tutorial can train), or all."),
     ] = "fc",
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per timing, per loop.")] = 20,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Interleaved rounds (A B A B ...).")] = 5,
+    steps: Annotated[int, typer.Option("--steps", help=f"Training steps per timing, per loop ({BENCH_STEPS}).")] = 20,
+    repeats: Annotated[int, typer.Option("--repeats", help=f"Interleaved rounds (A B A B ...), {BENCH_REPEATS}.")] = 5,
     json_out: Annotated[bool, typer.Option("--json", help="End with one line of JSON holding every number.")] = False,
     study: Annotated[
         bool, typer.Option("--study/--no-study", help="Also measure study throughput (4 FC runs, packed vs naive).")
     ] = True,
-    runs: Annotated[int, typer.Option("--runs", min=2, help="Runs in the study-throughput batch.")] = 4,
+    runs: Annotated[int, typer.Option("--runs", help=f"Runs in the study-throughput batch ({BENCH_RUNS}).")] = 4,
     study_preset: Annotated[
         str, typer.Option("--study-preset", help="Preset of the study-throughput runs (seeds 0, 1, ...).")
     ] = "fc",

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperOption
 
+from ganlab.cli.bounds import THREADS
 from ganlab.errors import GanlabError
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -65,8 +66,9 @@ DeviceOption = Annotated[
     Optional[str],
     typer.Option("--device", help="torch device (default: cuda when present, else cpu).", callback=_check_device),
 ]
+# Checked by each command with bounds.bounded(threads=THREADS), which prints the error in one line.
 ThreadsOption = Annotated[
-    Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")
+    Optional[int], typer.Option("--threads", help=f"CPU threads for torch, {THREADS} (default: torch's choice).")
 ]
 
 

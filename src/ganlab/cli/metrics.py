@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ganlab.cli.bounds import EVAL_N, EVALUATOR_EPOCHS, HOLDOUT, SEED, THREADS, bounded
 from ganlab.cli.console import DataDirOption, DeviceOption, ThreadsOption, user_errors
 from ganlab.errors import GanlabError
 from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
@@ -67,18 +68,19 @@ class BuildProgress:
 
 
 @user_errors
+@bounded(n=EVAL_N, seed=SEED, threads=THREADS)
 def eval_command(
     run_dir: Annotated[
         Optional[Path],
         typer.Argument(help="Run directory to evaluate (omit with --real).", exists=True, file_okay=False),
     ] = None,
-    n: Annotated[int, typer.Option("--n", help="Number of samples to generate and score.", min=11)] = 10000,
+    n: Annotated[int, typer.Option("--n", help=f"Number of samples to generate and score ({EVAL_N}).")] = 10000,
     data_dir: DataDirOption = None,
     which: Annotated[str, typer.Option("--which", help="Generator weights: final, best or last.")] = "final",
     real: Annotated[
         bool, typer.Option("--real", help="Print only the real-data floor: n training images vs the test set.")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the generator's noise.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=f"Seed of the generator's noise ({SEED}).")] = 0,
     device: DeviceOption = None,
     threads: ThreadsOption = None,
 ) -> None:
@@ -172,14 +174,17 @@ the evaluator's SHA-256.
 
 @evaluator_app.command("train")
 @user_errors
+@bounded(epochs=EVALUATOR_EPOCHS, seed=SEED, holdout=HOLDOUT)
 def train_command(
     out: Annotated[
         Path, typer.Option("--out", help="Weights file to write (safetensors); a MODEL_CARD.md is written beside it.")
     ] = Path("mnist_evaluator.safetensors"),
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (the committed recipe uses 6).", min=1)] = 6,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, order and augmentation.")] = 0,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help=f"Training epochs, {EVALUATOR_EPOCHS} (the committed recipe uses 6).")
+    ] = 6,
+    seed: Annotated[int, typer.Option("--seed", help=f"Seed of initialisation, order and augmentation ({SEED}).")] = 0,
     holdout: Annotated[
-        int, typer.Option("--holdout", help="First N training images kept unseen, for the real-data floor.", min=0)
+        int, typer.Option("--holdout", help=f"First N training images kept unseen, for the real-data floor ({HOLDOUT}).")
     ] = 10000,
     data_dir: DataDirOption = None,
 ) -> None:

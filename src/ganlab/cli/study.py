@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from ganlab.cli.bounds import EPOCHS_SCALE, EVAL_N, MAX_FRAMES, SEEDS, THREADS, WORKERS, bounded
 from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
 from ganlab.errors import GanlabError
 
@@ -52,27 +53,28 @@ def _locate(spec_arg: str, out: Optional[Path]) -> tuple[Any, Path]:
 
 @study_app.command("run")
 @user_errors
+@bounded(seeds=SEEDS, epochs_scale=EPOCHS_SCALE, workers=WORKERS, threads=THREADS, eval_n=EVAL_N)
 def run_command(
     spec: Annotated[
         str,
         typer.Argument(help="A shipped study (see `ganlab study list`), a spec YAML file, or a study directory to resume."),
     ],
     seeds: Annotated[
-        Optional[int], typer.Option("--seeds", min=1, help="Seeds per config: 0..N-1 (default 3; or the study's own).")
+        Optional[int], typer.Option("--seeds", help=f"Seeds per config: 0..N-1, N {SEEDS} (default 3; or the study's own).")
     ] = None,
     epochs_scale: Annotated[
         Optional[float],
-        typer.Option("--epochs-scale", help="Multiply every config's train.epochs (rounded, at least 1); default 1."),
+        typer.Option("--epochs-scale", help=f"Multiply every config's train.epochs (rounded, at least 1), {EPOCHS_SCALE}; default 1."),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Runs at a time, each in its own process (default: cores / 4).")
+        int, typer.Option("--workers", help=f"Runs at a time, each in its own process, {WORKERS} (default: cores / 4).")
     ] = default_workers(),
     threads: Annotated[
-        Optional[int], typer.Option("--threads", min=1, help="torch threads per run (default: cores // workers).")
+        Optional[int], typer.Option("--threads", help=f"torch threads per run, {THREADS} (default: cores // workers).")
     ] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Study directory (default: studies/<study name>).")] = None,
     eval_n: Annotated[
-        Optional[int], typer.Option("--eval-n", min=11, help="Samples scored per run for the final metrics (default 10000).")
+        Optional[int], typer.Option("--eval-n", help=f"Samples scored per run for the final metrics, {EVAL_N} (default 10000).")
     ] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
@@ -89,8 +91,6 @@ def run_command(
 
     if backend not in ("local", "ray"):
         raise GanlabError(f"--backend: expected local or ray, got {backend!r}")
-    if epochs_scale is not None and not epochs_scale > 0:
-        raise GanlabError(f"--epochs-scale: expected a number > 0, got {epochs_scale}")
     spec_model, study_dir = _locate(spec, out)
     before = read_record(study_dir).seeds if (study_dir / STUDY_FILE).is_file() else None
     record = prepare(study_dir, spec_model, seeds, epochs_scale, eval_n)
@@ -348,6 +348,7 @@ def show_command(name: Annotated[str, typer.Argument(help="A shipped study name 
 
 
 @user_errors
+@bounded(max_frames=MAX_FRAMES)
 def report_command(
     path: Annotated[
         Path, typer.Argument(help="A study directory (study.yaml) or a run directory (run.json).", exists=True, file_okay=False)
@@ -355,7 +356,7 @@ def report_command(
     out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default: PATH/report.html).")] = None,
     max_frames: Annotated[
         Optional[int],
-        typer.Option("--max-frames", min=1, help="Frames per sample GIF, epochs evenly spread (default: 12 per run of a study, 24 for one run)."),
+        typer.Option("--max-frames", help=f"Frames per sample GIF, epochs evenly spread, {MAX_FRAMES} (default: 12 per run of a study, 24 for one run)."),
     ] = None,
 ) -> None:
     """Write a self-contained HTML report of a study (verdicts, samples, curves) or of one run."""
