@@ -23,13 +23,22 @@ from ganlab.config import RunConfig, config_with_overrides, load_config_file, lo
 from ganlab.data.registry import dataset_spec
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_json, utc_now
+from ganlab.metrics.conditional import conditional_scores
 from ganlab.metrics.scorers import build_scorer
 from ganlab.pictures import image_grid, scatter_2d
 from ganlab.report.plots import PlotWriter
 from ganlab.rundir import RunDir
 from ganlab.train.engine import default_device
 from ganlab.train.loop import train as train_loop
-from ganlab.train.sampling import WEIGHTS, generate, load_generator
+from ganlab.train.sampling import (
+    WEIGHTS,
+    check_class,
+    class_grid,
+    generate,
+    generation_labels,
+    load_generator,
+    num_classes,
+)
 
 
 @dataclass(frozen=True)
@@ -45,17 +54,31 @@ class Run(RunDir):
         """run.json: status, timings, health and monitor events, best epoch."""
         return self.read_info()
 
-    def sample(self, n: int = 64, seed: int = 0, which: str = "final", device: str | torch.device = "cpu") -> torch.Tensor:
+    def sample(
+        self,
+        n: int = 64,
+        seed: int = 0,
+        which: str = "final",
+        device: str | torch.device = "cpu",
+        label: int | None = None,
+    ) -> torch.Tensor:
         """n samples of G (`which`: final, best or last weights) in display units: images in
-        [0, 1] (n, C, H, W), or points (n, D)."""
+        [0, 1] (n, C, H, W), or points (n, D). A conditional run draws class `label`, or every
+        class equally often when None; an unconditional run refuses a label (GanlabError)."""
         g, config = load_generator(self.path, which, device)
-        return generate(g, config, n, seed=seed, device=device)
+        labels = None if label is None else torch.full((n,), check_class(config, label), dtype=torch.int64)
+        return generate(g, config, n, seed=seed, device=device, labels=labels)
 
-    def picture(self, n: int = 64, seed: int = 0, which: str = "final") -> Image.Image:
-        """`sample`'s output drawn as the dataset is: an image grid, or a 2-D scatter."""
+    def picture(self, n: int = 64, seed: int = 0, which: str = "final", label: int | None = None) -> Image.Image:
+        """`sample`'s output drawn as the dataset is: an image grid, or a 2-D scatter. A
+        conditional run without `label` gives one row per class, ceil(n / classes) wide."""
         config = self.config
-        x = self.sample(n, seed, which)
-        return scatter_2d(x, title=config.name) if dataset_spec(config.data.dataset).display == "scatter" else image_grid(x)
+        if dataset_spec(config.data.dataset).display == "scatter":
+            return scatter_2d(self.sample(n, seed, which, label=label), title=config.name)
+        if label is None and num_classes(config):
+            g, config = load_generator(self.path, which)
+            return image_grid(*class_grid(g, config, n, seed))
+        return image_grid(self.sample(n, seed, which, label=label))
 
     def evaluate(
         self,
@@ -69,7 +92,10 @@ class Run(RunDir):
         """Score n samples (of the `which` weights, noise from `seed`) with every metric of the
         dataset's scorer, beside the real-data floor; writes RUN_DIR/eval.json and returns it
         (its "metrics" hold the scores). `progress(what, done, total)` follows the build of the
-        scorer's reference arrays, the first time on a machine (about two minutes for MNIST)."""
+        scorer's reference arrays, the first time on a machine (about two minutes for MNIST).
+        A conditional run draws every class equally often, and its eval.json adds "conditional":
+        the evaluator's accuracy on the requested classes and per-class FID, beside their floor
+        (`ganlab.metrics.conditional.conditional_scores`)."""
         if which not in WEIGHTS:
             raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
         path = self.path
@@ -77,7 +103,13 @@ class Run(RunDir):
         started = time.perf_counter()
         g, config = load_generator(path, which, device)
         scorer = _with_progress(build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device), progress)
-        scores = scorer(generate(g, config, n, seed=seed, device=device))
+        labels = generation_labels(config, n)  # a conditional G: every class equally often
+        samples = generate(g, config, n, seed=seed, device=device, labels=labels)
+        conditional = None
+        if labels is not None and scorer.uses_evaluator:  # does G draw the class it is asked for?
+            scores, conditional = conditional_scores(scorer.suite, samples, labels, scorer.floor_size(n))
+        else:
+            scores = scorer(samples)
         floor = scorer.real_floor(n, seed)
         result = {
             "run_dir": str(path),
@@ -90,6 +122,7 @@ class Run(RunDir):
             "metrics": scores,
             "real_floor": floor,
             "higher_is_better": {name: scorer.higher_is_better[name] for name in scores},
+            **({"conditional": conditional} if conditional is not None else {}),
             "seconds": round(time.perf_counter() - started, 2),
             "created": utc_now(),
         }

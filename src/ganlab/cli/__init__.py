@@ -158,20 +158,26 @@ def sample(
     n: Annotated[int, typer.Option("--n", help=f"Number of samples ({SAMPLES}).")] = 64,
     seed: Annotated[int, typer.Option("--seed", help=f"Noise seed ({SEED}).")] = 0,
     which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
+    label: Annotated[
+        Optional[int],
+        typer.Option("--class", help="A conditional run: draw only this class (default: one row per class)."),
+    ] = None,
 ) -> None:
     """Draw samples from a run's saved generator into a PNG grid (or scatter plot for 2-D data)."""
     from ganlab.api.run import Run
     from ganlab.pictures import save_png
+    from ganlab.train.sampling import describe_picture
 
-    picture = Run(run_dir).picture(n, seed, which)
+    run = Run(run_dir)
+    picture = run.picture(n, seed, which, label=label)
     if out is None:
-        out = Run(run_dir).samples / "sample.png"
+        out = run.samples / ("sample.png" if label is None else f"sample-class-{label}.png")
         out.parent.mkdir(exist_ok=True)  # a run from before its samples/ folder
     try:
         save_png(out, picture)
     except OSError as err:
         raise GanlabError(f"cannot write {out}: {err.strerror or err}") from None
-    typer.echo(f"wrote {n} samples to {out}")
+    typer.echo(f"wrote {describe_picture(run.config, n, label)} to {out}")
 
 
 @presets_app.command("list")

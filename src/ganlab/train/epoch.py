@@ -17,6 +17,7 @@ from ganlab.train.bundle import Bundle
 from ganlab.train.checkpoint import checkpoint_epoch, save_checkpoint
 from ganlab.train.evaluation import is_better
 from ganlab.train.rng import rng_state
+from ganlab.train.sampling import grid_inputs
 
 
 def stats_records(
@@ -40,13 +41,14 @@ def draw_samples(bundle: Bundle, z: torch.Tensor, reference: torch.Tensor | None
     """The sampler's output for the fixed noise `z`, in eval mode, drawn as the dataset says: an
     image grid, or a scatter over `reference` points."""
     g = bundle.sampler
+    z, y, columns = grid_inputs(bundle.config, z)  # a conditional run: one row per class
     was_training = g.training
     g.eval()
-    x = bundle.spec.to_display(g(z), bundle.config)
+    x = bundle.spec.to_display(g(z, y), bundle.config)
     g.train(was_training)
     if bundle.spec.display == "scatter":
         return scatter_2d(x, reference, title=f"epoch {epoch}")
-    return image_grid(x)
+    return image_grid(x, columns)
 
 
 def write_samples(run: RunDir, epoch: int, picture: Image.Image) -> None:
