@@ -76,7 +76,8 @@ def test_sizes_that_do_not_fit_are_refused_naming_the_field():
 
 
 def test_presets_use_the_dcgan_and_the_study_conv_g_stays():
-    big = load_preset("dcgan")
+    big, small = load_preset("dcgan"), load_preset("dcgan-small")
     assert (big.model.g.kind, big.model.d.kind) == ("dcgan", "dcgan")
+    assert small.model.g.filters == [64, 32] and small.model.d.filters == [32, 64]
     assert big.optim.g.betas == (0.5, 0.999) and big.optim.g.lr == 2e-4  # the DCGAN paper's Adam
     assert load_preset("conv-g").model.g.kind == "conv"
