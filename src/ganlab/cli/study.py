@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from ganlab.cli.bounds import EPOCHS_SCALE, EVAL_N, MAX_FRAMES, SEEDS, THREADS, WORKERS, bounded
 from ganlab.cli.console import DataDirOption, DeviceOption, user_errors
+from ganlab.cli.estimate import EtaColumn, print_plan
 from ganlab.errors import GanlabError
 
 STATE_STYLE = {
@@ -120,21 +120,36 @@ def run_command(
             f"{before}: its finished runs are kept",
             highlight=False,
         )
+    from ganlab.bench.estimate import estimate_tasks
+
+    # Time each architecture for a few steps (and, for the dry run, one evaluation per dataset):
+    # the dry run's wall-time estimate, and the weights of the progress bar's ETA.
+    work = [(t, s) for t, s in zip(tasks, states) if s.state in TO_RUN]
+    if work:
+        console.print(f"timing {'each architecture and evaluation' if dry_run else 'each architecture'} for the estimate ...")
+    estimates, timings = estimate_tasks(
+        [(t.config, s.epochs_done) for t, s in work], record.eval_n, data_dir, device, options.threads, evaluate=dry_run
+    )
     if dry_run:
-        table = Table("config", "seed", "epochs", "state", "ganlab train ...", title="plan (dry run)")
-        for task, state in zip(tasks, states):
-            # Quoted for a shell and escaped for rich: a list value is [a, b], which rich would eat.
-            command = " ".join(["--preset", task.preset, *(f"--set {shlex.quote(o)}" for o in task.overrides)])
-            table.add_row(task.name, str(task.seed), str(task.config.train.epochs), state.state, escape(command))
-        console.print(table)
+        print_plan(console, tasks, states, dict(zip((t for t, _ in work), estimates)), timings, options)
         return
 
     total_epochs = sum(t.config.train.epochs for t in tasks)
+    # The ETA weighs each epoch still to train by its architecture's timed cost per epoch.
+    per_epoch = {t: e.train / max(1, t.config.train.epochs - s.epochs_done) for (t, s), e in zip(work, estimates)}
+
+    def work_done() -> float:
+        return sum(min(run_state(t).epochs_done, t.config.train.epochs) * cost for t, cost in per_epoch.items())
+
     bar = Progress(
-        TextColumn("study"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(),
+        TextColumn("study"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(), EtaColumn(),
         console=console, disable=not console.is_terminal,
     )  # fmt: skip
-    bar_task = bar.add_task("study", total=total_epochs)
+    start_work = work_done()
+    bar_task = bar.add_task(
+        "study", total=total_epochs, work=start_work, work_start=start_work,
+        work_total=sum(cost * t.config.train.epochs for t, cost in per_epoch.items()),
+    )  # fmt: skip
 
     def on_event(kind: str, task: Any, payload: Any) -> None:
         if kind == "floor":
@@ -145,7 +160,7 @@ def run_command(
                 "the runs go on", highlight=False,
             )  # fmt: skip
         elif kind == "progress":
-            bar.update(bar_task, completed=payload)
+            bar.update(bar_task, completed=payload, work=work_done())
         elif kind == "end":
             if payload.ok:
                 bar.console.print(f"[green]done[/green]   {task.label} in {payload.seconds:.0f} s", highlight=False)
