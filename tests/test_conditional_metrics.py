@@ -3,6 +3,7 @@ per-class FID, on hand-made numbers, then on real MNIST (skipped without it)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -41,6 +42,7 @@ def suite(mnist_dir, tmp_path_factory):
     return MetricSuite(["fid"], n_real=2000, n_train=1000, data_dir=mnist_dir, cache_dir=cache)
 
 
+@pytest.mark.slow
 def test_real_digits_drawn_for_their_own_labels_score_near_the_floor(suite, mnist_dir):
     from ganlab.data.mnist import load_mnist
 
@@ -54,3 +56,28 @@ def test_real_digits_drawn_for_their_own_labels_score_near_the_floor(suite, mnis
     # each class's real digits sit near the floor; under the wrong label they are far from it
     assert right["fid_class_mean"] < 2 * right["fid_class_mean_floor"] < wrong["fid_class_mean"]
     assert scores == suite.score_features(suite.features(images))  # the usual scores, unchanged
+
+
+@pytest.mark.slow
+def test_ganlab_eval_of_a_conditional_run_adds_the_per_class_table(suite, mnist_dir, tmp_path, monkeypatch):
+    """An untrained conditional G, scored end to end: eval.json's "conditional" and its table."""
+    from typer.testing import CliRunner
+
+    from ganlab.cli import app
+    from ganlab.config import load_preset
+    from ganlab.metrics import suite as suite_module
+    from ganlab.models import build_discriminator, build_generator
+    from ganlab.rundir import RunDir
+    from ganlab.train.checkpoint import save_weights
+
+    monkeypatch.setattr(suite_module, "MetricSuite", lambda *args, **kwargs: suite)
+    config = load_preset("cgan", ["model.g.hidden=[16]", "model.d.hidden=[16]", "noise.dim=8"])
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    save_weights(run.weights("final"), {"g": build_generator(config), "d": build_discriminator(config)})
+    result = CliRunner().invoke(app, ["eval", str(run.path), "--n", "300", "--data-dir", str(mnist_dir)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((run.path / "eval.json").read_text())["conditional"]
+    assert len(written["accuracy_per_class"]) == len(written["fid_per_class"]) == 10
+    assert 0 <= written["accuracy"] <= 1 and written["fid_class_mean"] > written["fid_class_mean_floor"]
+    assert "samples drawn for each class" in result.output and "all (FID: mean)" in result.output

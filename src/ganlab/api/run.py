@@ -25,6 +25,7 @@ from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_json, utc_now
 from ganlab.metrics.conditional import conditional_scores
 from ganlab.metrics.scorers import build_scorer
+from ganlab.models.conditional import balanced_labels
 from ganlab.pictures import image_grid, scatter_2d
 from ganlab.report.plots import PlotWriter
 from ganlab.rundir import RunDir
@@ -34,8 +35,8 @@ from ganlab.train.sampling import (
     WEIGHTS,
     check_class,
     class_grid,
+    conditioned_on,
     generate,
-    generation_labels,
     load_generator,
     num_classes,
 )
@@ -103,13 +104,13 @@ class Run(RunDir):
         started = time.perf_counter()
         g, config = load_generator(path, which, device)
         scorer = _with_progress(build_scorer(dataset_spec(config.data.dataset).scorer, None, data_dir, device), progress)
-        labels = generation_labels(config, n)  # a conditional G: every class equally often
-        samples = generate(g, config, n, seed=seed, device=device, labels=labels)
-        conditional = None
-        if labels is not None and scorer.uses_evaluator:  # does G draw the class it is asked for?
+        classes = conditioned_on(g)
+        if classes and scorer.uses_evaluator:  # does G draw the class it is asked for?
+            labels = balanced_labels(n, classes)
+            samples = generate(g, config, n, seed=seed, device=device, labels=labels)
             scores, conditional = conditional_scores(scorer.suite, samples, labels, scorer.floor_size(n))
-        else:
-            scores = scorer(samples)
+        else:  # a conditional G without an evaluator (the ring) draws every class equally often too
+            scores, conditional = scorer(generate(g, config, n, seed=seed, device=device)), None
         floor = scorer.real_floor(n, seed)
         result = {
             "run_dir": str(path),

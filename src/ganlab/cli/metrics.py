@@ -39,6 +39,20 @@ def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, f
     return table
 
 
+def conditional_table(title: str, conditional: dict) -> Table:
+    """A conditional run's per-class scores (eval.json's "conditional"): the evaluator's accuracy
+    on the samples asked for each class, and each class's FID beside its held-out floor."""
+    table = Table(title=title, caption="accuracy: samples the evaluator classifies as the class they were drawn for")
+    for column, justify in (("class", "left"), ("accuracy ↑", "right"), ("FID ↓", "right"), ("FID floor", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    rows = zip(conditional["accuracy_per_class"], conditional["fid_per_class"], conditional["fid_per_class_floor"])
+    for k, (accuracy, fid, floor) in enumerate(rows):
+        table.add_row(str(k), fmt(accuracy), fmt(fid), fmt(floor))
+    c = conditional
+    table.add_row("all (FID: mean)", fmt(c["accuracy"]), fmt(c["fid_class_mean"]), fmt(c["fid_class_mean_floor"]), style="bold")
+    return table
+
+
 class BuildProgress:
     """A bar on stderr per reference array being built (the first `ganlab eval` on a machine
     builds them for about two minutes); nothing at all when they are cached."""
@@ -116,6 +130,8 @@ def eval_command(
     else:
         table = scores_table(f"{run_dir} ({which}, n={n})", scores, floor, result["n_real_floor"])
     console.print(table)
+    if "conditional" in result:
+        console.print(conditional_table(f"{run_dir}: samples drawn for each class", result["conditional"]))
     console.print(f"wrote {Path(run_dir) / 'eval.json'} in {result['seconds']:.1f} s")
 
 

@@ -12,7 +12,7 @@ from ganlab.config import RunConfig
 from ganlab.data.registry import dataset_spec
 from ganlab.errors import GanlabError
 from ganlab.models import build_generator
-from ganlab.models.conditional import balanced_labels, num_labels
+from ganlab.models.conditional import LabelledGenerator, balanced_labels, num_labels
 from ganlab.models.noise import sample_noise
 from ganlab.rundir import RunDir
 from ganlab.train.bundle import sampler_name
@@ -40,6 +40,11 @@ def load_generator(run_dir: Path, which: str = "final", device: torch.device | s
 def num_classes(config: RunConfig) -> int:
     """The classes a run's G is conditioned on; 0 for an unconditional run."""
     return num_labels(config, dataset_spec(config.data.dataset))
+
+
+def conditioned_on(g: nn.Module) -> int:
+    """The classes generator g draws by label (`LabelledGenerator`); 0 for an unconditional G."""
+    return g.num_classes if isinstance(g, LabelledGenerator) else 0
 
 
 def check_class(config: RunConfig, label: int) -> int:
