@@ -211,6 +211,9 @@ class TrainConfig(_Section):
     # 1,000 samples keep an evaluation to a few seconds on a CPU; final scores use `ganlab eval`.
     eval_samples: Annotated[int, Field(ge=11)] = 1000
     eval_metrics: list[str] = ["fid", "coverage", "classes_covered"]
+    # Epochs after which G's and D's weights are kept (weights/epoch_NNN.safetensors), also
+    # evaluated then: a study scores a shorter config of the same run there (`ganlab.study.tasks`).
+    keep_weights_at: list[Width] = []
     # How the step is computed (ganlab.train.engine): "auto" is fp32 and eager on a CPU, bf16
     # autocast and CUDA graphs (torch.compile "reduce-overhead") on a GPU.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -237,6 +240,15 @@ class TrainConfig(_Section):
         if unknown or not names:
             raise ValueError(f"expected names from {', '.join(ALL_METRICS)}, got {unknown or 'none'}")
         return names
+
+    @field_validator("keep_weights_at")
+    @classmethod
+    def _within_the_run(cls, epochs: list[int], info: ValidationInfo) -> list[int]:
+        total = info.data.get("epochs")
+        beyond = [e for e in epochs if total is not None and e > total]
+        if beyond:
+            raise ValueError(f"expected epochs in 1..{total} (train.epochs)")
+        return sorted(set(epochs))
 
 
 # The run statuses a monitor event can give, most severe first (see `ganlab.train.monitors`).
