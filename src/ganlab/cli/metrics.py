@@ -118,6 +118,8 @@ def eval_command(
         console.print(scores_table("MNIST real-data floor", None, floor, floor_n))
         return
     assert run_dir is not None
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK):  # said now, not after minutes of scoring
+        raise GanlabError(f"cannot write {run_dir / 'eval.json'}: the run folder {run_dir} is read-only")
     with BuildProgress() as progress:
         result = evaluate(run_dir, n=n, which=which, seed=seed, data_dir=data_dir, device=device, progress=progress)
     scores, floor, higher = result["metrics"], result["real_floor"], result["higher_is_better"]

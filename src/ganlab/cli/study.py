@@ -22,6 +22,7 @@ from ganlab.errors import GanlabError
 
 STATE_STYLE = {
     "done": "green", "running": "cyan", "failed": "red", "stale": "red", "incomplete": "yellow", "pending": "dim",
+    "damaged": "red",
 }  # fmt: skip
 TREND_STYLE = {"still improving": "yellow", "regressing": "red", "too short": "dim"}
 HEALTH_STYLE = {"healthy": "green", "partial-collapse": "yellow", "unstable": "yellow", "memorised": "yellow"}  # others: red

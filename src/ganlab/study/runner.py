@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 from ganlab.files import atomic_write_json, read_json
 from ganlab.study.launch import BACKENDS, Options, Outcome, compute_floor
 from ganlab.study.spec import StudyError, StudyRecord, StudySpec, read_record, write_record
-from ganlab.study.tasks import FLOOR, TO_RUN, RunState, RunTask, plan, run_state
+from ganlab.study.tasks import FLOOR, TO_RUN, RunState, RunTask, plan, read_info, run_state
 
 # The study -------------------------------------------------------------------------------------
 
@@ -161,12 +161,8 @@ def needs_floor(tasks: list[RunTask], floors: dict[str, Any]) -> bool:
 
 
 def epochs_done(tasks: list[RunTask]) -> int:
-    """Epochs trained over all runs, read from their run.json files."""
-    total = 0
-    for task in tasks:
-        info = read_json(task.path / "run.json") or {}
-        total += min(int(info.get("epochs_done", 0) or 0), task.config.train.epochs)
-    return total
+    """Epochs trained over all runs, read from their run.json files (none of a damaged one)."""
+    return sum(min(read_info(task.path)[0].get("epochs_done", 0), task.config.train.epochs) for task in tasks)
 
 
 def write_floor(study_dir: Path, tasks: list[RunTask]) -> dict[str, Any]:

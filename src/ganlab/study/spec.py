@@ -211,11 +211,17 @@ def spec_text(name_or_path: str | Path) -> tuple[str, str]:
 def load_spec(name_or_path: str | Path) -> StudySpec:
     """A shipped study by name, or a user's spec file, validated."""
     text, source = spec_text(name_or_path)
+    return parse_spec(_yaml(text, f"study spec {source}"), source)
+
+
+def _yaml(text: str, source: str) -> Any:
+    """YAML `text`; StudyError in one line (where, and what the parser saw) when it is not YAML."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise StudyError(f"study spec {source}: not valid YAML: {err}") from None
-    return parse_spec(data, source)
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise StudyError(f"{source}: not valid YAML ({getattr(err, 'problem', None) or 'unreadable'}{where})") from None
 
 
 # Resolving configs ---------------------------------------------------------------------------
@@ -299,9 +305,12 @@ def read_record(study_dir: Path) -> StudyRecord:
     if not path.is_file():
         raise StudyError(f"{study_dir} is not a study directory (no {STUDY_FILE})")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise StudyError(f"{path}: not valid YAML: {err}") from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise StudyError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: damaged (not UTF-8)") from None
+    data = _yaml(text, str(path))
     if not isinstance(data, dict) or "spec" not in data:
         raise StudyError(f"{path}: expected keys spec, seeds, epochs_scale, eval_n")
     spec = parse_spec(data["spec"], f"{path} (spec)")

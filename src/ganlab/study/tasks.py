@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 from ganlab.config import RunConfig
 from ganlab.files import read_json
+from ganlab.rundir import RecordError, RunDir
 from ganlab.study.spec import StudyRecord, read_record, resolve_config, run_overrides
 
-State = Literal["done", "running", "failed", "stale", "incomplete", "pending"]
+State = Literal["done", "running", "failed", "stale", "incomplete", "pending", "damaged"]
 # States the runner works on when the study is run again.
 TO_RUN: tuple[State, ...] = ("pending", "incomplete", "failed")
 MARKER = "study-run.json"
@@ -87,10 +88,24 @@ def _alive(marker: dict[str, Any]) -> bool:
     return True
 
 
+def read_info(path: Path) -> tuple[dict[str, Any], str]:
+    """(run.json of the run directory `path`, what is damaged in it or ""); ({}, "") when missing."""
+    run = RunDir(path)
+    if not run.info_path.exists():
+        return {}, ""
+    try:
+        return run.read_info(), ""
+    except RecordError as err:
+        return {}, str(err)
+
+
 def run_state(task: RunTask) -> RunState:
     """done (trained and scored), running, failed, stale (its config is not the study's),
-    incomplete (started, cut short or not yet scored) or pending (never started)."""
-    info = read_json(task.path / "run.json") or {}
+    incomplete (started, cut short or not yet scored), pending (never started) or damaged (its
+    run.json cannot be read: the study leaves it alone, as `train --resume` would refuse it)."""
+    info, damage = read_info(task.path)
+    if damage:
+        return RunState("damaged", 0, task.config.train.epochs, damage)
     marker = read_json(task.path / MARKER) or {}
     epochs, done = task.config.train.epochs, int(info.get("epochs_done", 0))
     seconds = sum(info.get("seconds_per_epoch") or []) or None
