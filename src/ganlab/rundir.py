@@ -83,6 +83,26 @@ def info_problem(info: Any) -> str | None:
     return None
 
 
+def milestone_epoch(which: str) -> int | None:
+    """N of a `which` naming the weights kept at epoch N ("epoch-30", "epoch-030"); else None."""
+    match = re.fullmatch(r"epoch-0*([1-9][0-9]*)", which)
+    return int(match.group(1)) if match else None
+
+
+def milestone_info(info: dict[str, Any], epoch: int) -> dict[str, Any]:
+    """run.json as it stood after `epoch`, for the weights kept there: epochs and seconds up to
+    it, and the monitors' health and the trend that the loop recorded then (`milestones`)."""
+    kept = (info.get("milestones") or {}).get(str(epoch)) or {}
+    view = {k: v for k, v in info.items() if k not in ("trend", "health", "health_worst", "best", "final_weights")}
+    view.update(
+        epochs_done=min(int(info.get("epochs_done", 0) or 0), epoch),
+        seconds_per_epoch=list(info.get("seconds_per_epoch") or [])[:epoch],
+        events=list(info.get("events") or [])[: kept.get("events", 0)],
+        **{k: kept[k] for k in ("health", "health_worst", "trend") if k in kept},
+    )
+    return view
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that change results."""
     import numpy
@@ -135,6 +155,16 @@ class RunDir:
     def weights(self, which: str = "final") -> Path:
         """The generator and discriminator weights saved at the end (`final`) or kept as `which`."""
         return self.path / "weights" / f"{which}.safetensors"
+
+    def milestone_weights(self, epoch: int) -> Path:
+        """The weights kept after `epoch` (`train.keep_weights_at`): weights/epoch_NNN.safetensors."""
+        return self.weights(f"epoch_{epoch:03d}")
+
+    def eval_path(self, which: str = "final") -> Path:
+        """Where `ganlab eval --which WHICH` writes its scores: eval.json, or for the weights kept
+        at epoch N (`epoch-N`), eval-epoch-NNN.json beside it."""
+        epoch = milestone_epoch(which)
+        return self.path / ("eval.json" if epoch is None else f"eval-epoch-{epoch:03d}.json")
 
     def exists(self) -> bool:
         """Whether a run was created here (it has a run.json)."""

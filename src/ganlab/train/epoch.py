@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from ganlab.files import atomic_copy
+from ganlab.metrics.trend import run_trend
 from ganlab.pictures import image_grid, save_png, scatter_2d
 from ganlab.rundir import RunDir
 from ganlab.train.bundle import Bundle
-from ganlab.train.checkpoint import checkpoint_epoch, save_checkpoint
+from ganlab.train.checkpoint import checkpoint_epoch, save_checkpoint, save_weights
 from ganlab.train.evaluation import is_better
 from ganlab.train.rng import rng_state
 from ganlab.train.sampling import grid_inputs
@@ -77,6 +78,26 @@ def save_epoch_checkpoint(
     if improved:
         atomic_copy(run.checkpoint, run.best_checkpoint)
         run.update_info(best=best)
+
+
+def keep_milestone(run: RunDir, bundle: Bundle, epoch: int, monitors: dict[str, Any]) -> None:
+    """After the checkpoint of a `train.keep_weights_at` epoch: weights/epoch_NNN.safetensors, then
+    run.json's `milestones[N]` (the monitors' health then, the trend of the evaluations so far).
+
+    Each is written only when missing, so that a resume repairs a kill between the checkpoint and
+    them (the checkpoint holds the same weights) and never rewrites a milestone already kept.
+    """
+    path = run.milestone_weights(epoch)
+    if not path.is_file():
+        save_weights(path, bundle.modules, {"epoch": str(epoch), "weights": f"epoch {epoch}"})
+    milestones = run.read_info().get("milestones") or {}
+    if str(epoch) not in milestones:
+        milestones[str(epoch)] = {
+            "weights": str(path.relative_to(run.path)), "health": monitors["health"],
+            "health_worst": monitors["health_worst"], "events": len(monitors["events"]),
+            "trend": run_trend(run.read_metrics(), bundle.spec.best_by).to_json(),
+        }  # fmt: skip
+        run.update_info(milestones=milestones)
 
 
 def restore_state(bundle: Bundle, extra: dict[str, torch.Tensor], info: dict) -> None:

@@ -23,7 +23,7 @@ from ganlab.train.bundle import Bundle, build_bundle
 from ganlab.train.checkpoint import load_checkpoint, save_weights
 from ganlab.train.engine import default_device
 from ganlab.train.epoch import (
-    draw_samples, restore_best, restore_state, save_epoch_checkpoint, stats_records, write_samples,
+    draw_samples, keep_milestone, restore_best, restore_state, save_epoch_checkpoint, stats_records, write_samples,
 )  # fmt: skip
 from ganlab.train.evaluation import make_evaluator, score
 from ganlab.train.hooks import EpochResult, Hook
@@ -121,6 +121,8 @@ def fit(
         else:  # a checkpoint from before the monitors: they start afresh here
             watch.monitors.seen_step = step
     run.truncate_metrics(epoch)
+    if epoch in config.train.keep_weights_at:  # a kill may have come between the checkpoint and it
+        keep_milestone(run, bundle, epoch, watch.info())
     bar.done_epochs = epoch
     reference = None if bundle.spec.is_image else x_train[:RING_REFERENCE]
     evaluate = make_evaluator(config, bundle.spec, data_dir, device)
@@ -174,6 +176,8 @@ def fit(
                 for hook in hooks:
                     hook.on_epoch(result)
                 save_epoch_checkpoint(run, bundle, epoch, step, scores, watch.monitors.state_dict())
+                if epoch in config.train.keep_weights_at:
+                    keep_milestone(run, bundle, epoch, watch.info())
                 run.update_info(epochs_done=epoch, steps=step, seconds_per_epoch=seconds)
                 bar.epoch_done(epoch, dict(zip(names, stats_cpu.mean(axis=0).tolist())), scores, seconds[-1])
             final = watch.finish(bundle)
@@ -192,8 +196,8 @@ def fit(
 
 
 def due_for_evaluation(config: RunConfig, epoch: int) -> bool:
-    """Every `train.eval_every` epochs, and after the last."""
-    return epoch % max(config.train.eval_every, 1) == 0 or epoch == config.train.epochs
+    """Every `train.eval_every` epochs, after each epoch whose weights are kept, and after the last."""
+    return epoch % max(config.train.eval_every, 1) == 0 or epoch in (config.train.epochs, *config.train.keep_weights_at)
 
 
 def dry_run_step(config: RunConfig, data_dir: Path | None = None, device: torch.device | None = None) -> dict[str, float]:
