@@ -32,7 +32,6 @@ from ganlab.rundir import RunDir
 from ganlab.train.engine import default_device
 from ganlab.train.loop import train as train_loop
 from ganlab.train.sampling import (
-    WEIGHTS,
     check_class,
     class_grid,
     conditioned_on,
@@ -63,7 +62,7 @@ class Run(RunDir):
         device: str | torch.device = "cpu",
         label: int | None = None,
     ) -> torch.Tensor:
-        """n samples of G (`which`: final, best or last weights) in display units: images in
+        """n samples of G (`which`: final, best or last weights, or epoch-N) in display units: images in
         [0, 1] (n, C, H, W), or points (n, D). A conditional run draws class `label`, or every
         class equally often when None; an unconditional run refuses a label (GanlabError)."""
         g, config = load_generator(self.path, which, device)
@@ -91,14 +90,13 @@ class Run(RunDir):
         progress: Callable[[str, int, int], None] | None = None,
     ) -> dict[str, Any]:
         """Score n samples (of the `which` weights, noise from `seed`) with every metric of the
-        dataset's scorer, beside the real-data floor; writes RUN_DIR/eval.json and returns it
-        (its "metrics" hold the scores). `progress(what, done, total)` follows the build of the
+        dataset's scorer, beside the real-data floor; writes RUN_DIR/eval.json (for `epoch-N`,
+        the weights kept after epoch N: eval-epoch-NNN.json) and returns it (its "metrics" hold
+        the scores). `progress(what, done, total)` follows the build of the
         scorer's reference arrays, the first time on a machine (about two minutes for MNIST).
         A conditional run draws every class equally often, and its eval.json adds "conditional":
         the evaluator's accuracy on the requested classes and per-class FID, beside their floor
         (`ganlab.metrics.conditional.conditional_scores`)."""
-        if which not in WEIGHTS:
-            raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
         path = self.path
         device = str(device or default_device())
         started = time.perf_counter()
@@ -127,7 +125,7 @@ class Run(RunDir):
             "seconds": round(time.perf_counter() - started, 2),
             "created": utc_now(),
         }
-        atomic_write_json(path / "eval.json", result)
+        atomic_write_json(self.eval_path(which), result)
         return result
 
 

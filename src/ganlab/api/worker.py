@@ -2,9 +2,10 @@
 
 The study runner starts `python -m ganlab.api.worker RUN_DIR --preset P --set ...` once per run
 with stdout and stderr going to RUN_DIR/log.txt, so that a crash ends this process only. It does
-what these two commands would do, without paying the interpreter start-up twice:
+what these commands would do, without paying the interpreter start-up for each:
 
     ganlab train --preset P --set ... --out RUN_DIR      (or --resume RUN_DIR if it was cut short)
+    ganlab eval RUN_DIR --which epoch-K --n N            (each epoch K of train.keep_weights_at)
     ganlab eval RUN_DIR --n N
 
 Exit codes: 0 done, 2 a user error (printed as `error: ...`), 1 anything else (with traceback).
@@ -16,6 +17,10 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ganlab.rundir import RunDir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,13 +54,29 @@ def run(args: argparse.Namespace) -> None:
         print("train: " + shlex.join([*command, "--out", str(args.run_dir)]), flush=True)
         train(load_preset(args.preset, args.overrides), args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
     elif run_dir.read_info().get("status") != "complete":
+        score_milestones(args, run_dir, str(device))  # those kept before a kill: scored now, not after the rest
         print(f"resume: ganlab train --resume {shlex.quote(str(args.run_dir))}", flush=True)
         resume(args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
     else:
         print("training already complete", flush=True)
+    score_milestones(args, run_dir, str(device))
     print(f"eval: ganlab eval {shlex.quote(str(args.run_dir))} --n {args.eval_n}", flush=True)
     result = evaluate(args.run_dir, n=args.eval_n, data_dir=args.data_dir, device=str(device))
     print("  ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()), flush=True)
+
+
+def score_milestones(args: argparse.Namespace, run_dir: RunDir, device: str) -> None:
+    """Score the weights kept at each `train.keep_weights_at` epoch (a shorter config of the study
+    nested in this run) into eval-epoch-NNN.json, each once: those already scored are left."""
+    from ganlab.api.run import evaluate
+
+    for epoch in run_dir.read_config().train.keep_weights_at:
+        which = f"epoch-{epoch}"
+        if not run_dir.milestone_weights(epoch).is_file() or run_dir.eval_path(which).is_file():
+            continue
+        print(f"eval: ganlab eval {shlex.quote(str(args.run_dir))} --which {which} --n {args.eval_n}", flush=True)
+        result = evaluate(args.run_dir, n=args.eval_n, which=which, data_dir=args.data_dir, device=device)
+        print("  ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()), flush=True)
 
 
 def floor(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ from ganlab.errors import GanlabError
 from ganlab.models import build_generator
 from ganlab.models.conditional import LabelledGenerator, balanced_labels, num_labels
 from ganlab.models.noise import sample_noise
-from ganlab.rundir import RunDir
+from ganlab.rundir import RunDir, milestone_epoch
 from ganlab.train.bundle import sampler_name
 from ganlab.train.checkpoint import load_weights
 
@@ -22,18 +22,30 @@ WEIGHTS = ("final", "best", "last")
 GRID_COLUMNS = 8  # the width of the sample grids (`ganlab.pictures.image_grid`'s default)
 
 
+def weights_path(run: RunDir, which: str) -> Path:
+    """The file of a run's `which` weights: `final`, the `best` or `last` checkpoint, or `epoch-N`,
+    those kept after epoch N (`train.keep_weights_at`); GanlabError when there is none."""
+    epoch = milestone_epoch(which)
+    paths = {"final": run.weights("final"), "best": run.best_checkpoint, "last": run.checkpoint}
+    if epoch is None and which not in paths:
+        raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)} or epoch-N, got {which!r}")
+    path = run.milestone_weights(epoch) if epoch is not None else paths[which]
+    if not path.is_file():
+        hint = " (the run has not finished: try --which last)" if which == "final" else ""
+        if epoch is not None:
+            hint = f" (train.keep_weights_at: {run.read_config().train.keep_weights_at or 'none'})"
+        raise GanlabError(f"{run.path}: no {which} weights at {path}{hint}")
+    return path
+
+
 def load_generator(run_dir: Path, which: str = "final", device: torch.device | str = "cpu") -> tuple[nn.Module, RunConfig]:
-    """The generator of a run, in eval mode, from `final` weights, the `best` or the `last` checkpoint."""
+    """The generator of a run, in eval mode, from `final` weights, the `best` or the `last`
+    checkpoint, or the weights kept after epoch N (`epoch-N`)."""
     run = RunDir(Path(run_dir))
     config = run.read_config()
-    paths = {"final": run.weights("final"), "best": run.best_checkpoint, "last": run.checkpoint}
-    if which not in paths:
-        raise GanlabError(f"which weights: expected one of {', '.join(WEIGHTS)}, got {which!r}")
-    if not paths[which].is_file():
-        hint = " (the run has not finished: try --which last)" if which == "final" else ""
-        raise GanlabError(f"{run.path}: no {which} weights at {paths[which]}{hint}")
+    path = weights_path(run, which)
     g = build_generator(config)
-    load_weights(paths[which], {sampler_name(config): g})
+    load_weights(path, {sampler_name(config): g})
     return g.to(device).eval(), config
 
 
