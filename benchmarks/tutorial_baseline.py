@@ -7,7 +7,14 @@ kernels, D fitted on a real and a fake forward pass, then a fresh G forward for 
 the losses read back with `.item()` each step to track them. Nothing here is slow on purpose:
 it is what most GAN code on the internet does.
 
-    python benchmarks/tutorial_baseline.py [fc|conv-g] [--steps N]   # times N steps, prints s/epoch
+    python benchmarks/tutorial_baseline.py [fc|conv-g|dcgan] [--steps N]   # times N steps, prints s/epoch
+
+For the `dcgan` kinds the networks are the PyTorch DCGAN tutorial's (pytorch/examples `dcgan`),
+sized as the config says for 28x28: G a transposed conv from z (B, nz, 1, 1) to 7x7, then 4x4
+transposed convs of stride 2 with batch norm and ReLU, Tanh; D 4x4 convs of stride 2 with
+LeakyReLU and batch norm after the first, a 7x7 conv to one probability; weights N(0, 0.02). Its
+G step draws fresh noise like the loop above (the DCGAN tutorial reuses D's fakes instead: compare
+it with ganlab's `g_noise: reuse` figure, which `ganlab bench` reports too).
 
 `ganlab bench` imports `TutorialGAN` from this file; it must stay importable on its own (torch
 and ganlab's config only).
@@ -40,9 +47,41 @@ def mlp_layers(in_features: int, widths: list[int], slope: float, dropout: float
     return layers
 
 
+def make_dcgan_generator(config: RunConfig) -> nn.Sequential:
+    """The DCGAN tutorial's generator for 28x28: z (B, dim) -> images (B, 1, 28, 28)."""
+    g, dim = config.model.g, config.noise.dim
+    side = 28 // 2 ** len(g.filters)
+    layers: list[nn.Module] = [nn.Unflatten(1, (dim, 1, 1)), nn.ConvTranspose2d(dim, g.filters[0], side, 1, 0, bias=False)]
+    layers += [nn.BatchNorm2d(g.filters[0]), nn.ReLU(True)]
+    for c_in, c_out in zip(g.filters, g.filters[1:]):
+        layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+    return nn.Sequential(*layers, nn.ConvTranspose2d(g.filters[-1], 1, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def make_dcgan_discriminator(config: RunConfig) -> nn.Sequential:
+    """The DCGAN tutorial's discriminator for 28x28: images (B, 1, 28, 28) -> probability (B, 1)."""
+    d = config.model.d
+    layers: list[nn.Module] = [nn.Conv2d(1, d.filters[0], 4, 2, 1, bias=False), nn.LeakyReLU(d.slope, inplace=True)]
+    for c_in, c_out in zip(d.filters, d.filters[1:]):
+        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(d.slope, inplace=True)]
+    side = math.ceil(28 / 2 ** len(d.filters))
+    return nn.Sequential(*layers, nn.Conv2d(d.filters[-1], 1, side, 1, 0, bias=False), nn.Sigmoid(), nn.Flatten())
+
+
+def weights_init(m: nn.Module) -> None:
+    """The DCGAN tutorial's initialisation: convolutions N(0, 0.02), batch norm N(1, 0.02) and 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
 def make_generator(config: RunConfig) -> nn.Sequential:
     """The study's generator as one nn.Sequential: z (B, dim) -> images (B, 784) or (B, 1, 28, 28)."""
     g, dim = config.model.g, config.noise.dim
+    if g.kind == "dcgan":
+        return make_dcgan_generator(config)
     if g.kind == "conv":
         layers: list[nn.Module] = [nn.Linear(dim, 784), nn.LeakyReLU(g.slope), nn.Unflatten(1, (1, 28, 28))]
         channels = 1
@@ -60,6 +99,8 @@ def make_generator(config: RunConfig) -> nn.Sequential:
 def make_discriminator(config: RunConfig) -> nn.Sequential:
     """The study's discriminator: flat images (B, 784) -> probability (B, 1), Sigmoid last."""
     d = config.model.d
+    if d.kind == "dcgan":
+        return make_dcgan_discriminator(config)
     layers = mlp_layers(784, d.hidden, d.slope, d.dropout)
     return nn.Sequential(*layers, nn.Linear(d.hidden[-1], 1), nn.Sigmoid())
 
@@ -77,10 +118,15 @@ class TutorialGAN:
         self.device = torch.device(device)
         self.G = make_generator(config).to(self.device)
         self.D = make_discriminator(config).to(self.device)
+        dcgan = config.model.d.kind == "dcgan"
+        if dcgan:
+            self.G.apply(weights_init)
+            self.D.apply(weights_init)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.optim.g.lr, betas=config.optim.g.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.optim.d.lr, betas=config.optim.d.betas)
         self.criterion = nn.BCELoss()
-        data = images.float().div(127.5).sub(1).view(len(images), -1)
+        data = images.float().div(127.5).sub(1)
+        data = data if dcgan else data.view(len(images), -1)  # the DCGAN's D reads images, the MLP flat
         self.loader = DataLoader(TensorDataset(data), batch_size=config.train.batch_size, shuffle=True)
         self.steps_per_epoch = len(self.loader)
         self.batches: Iterator = iter(self.loader)
@@ -121,7 +167,7 @@ class TutorialGAN:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("preset", nargs="?", default="fc", choices=["fc", "conv-g"])
+    parser.add_argument("preset", nargs="?", default="fc", choices=["fc", "conv-g", "dcgan", "dcgan-small"])
     parser.add_argument("--steps", type=int, default=50, help="steps to time")
     args = parser.parse_args()
     config = load_preset(args.preset)

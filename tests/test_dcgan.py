@@ -81,3 +81,31 @@ def test_presets_use_the_dcgan_and_the_study_conv_g_stays():
     assert small.model.g.filters == [64, 32] and small.model.d.filters == [32, 64]
     assert big.optim.g.betas == (0.5, 0.999) and big.optim.g.lr == 2e-4  # the DCGAN paper's Adam
     assert load_preset("conv-g").model.g.kind == "conv"
+
+
+def test_the_bench_races_the_dcgan_against_the_tutorial_dcgan(one_thread):
+    from ganlab.bench.flops import step_flops, tutorial_step_flops
+    from ganlab.bench.runner import load_baseline
+    from ganlab.bench.suite import _beyond_the_tutorial, bench_presets
+    from ganlab.errors import GanlabError
+
+    assert set(bench_presets("dcgan-small")) == {"dcgan-small"}
+    for overrides, lacks in [
+        (["model.conditional=projection"], "model.conditional=projection"),
+        (["model.d={kind: mlp}"], "a dcgan G with a mlp D"),
+        (["model.d.batch_norm=false"], "a dcgan D without batch norm"),
+    ]:
+        assert lacks in _beyond_the_tutorial(load_preset("dcgan", overrides))
+    with pytest.raises(GanlabError, match="and the DCGAN, not dataset ring"):
+        bench_presets("ring")
+
+    baseline = load_baseline()
+    config = load_preset("dcgan", ["model.g.filters=[8, 4]", "model.d.filters=[4, 8]", "train.batch_size=8"])
+    gan = baseline.TutorialGAN(config, torch.zeros(16, 1, 28, 28, dtype=torch.uint8))
+    gan.step()
+    assert gan.G(torch.randn(2, 100)).shape == (2, 1, 28, 28) and len(gan.history) == 1
+    assert any(isinstance(m, nn.ConvTranspose2d) for m in gan.G) and any(isinstance(m, nn.BatchNorm2d) for m in gan.D)
+    # The same convolutions: the tutorial's step differs only by D's weight gradients in its G
+    # step (ganlab's G step needs none), so it does more work, but not twice as much.
+    ours, theirs = step_flops(config), tutorial_step_flops(baseline, config)
+    assert ours < theirs < 1.5 * ours

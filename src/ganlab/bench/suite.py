@@ -57,7 +57,7 @@ from ganlab.errors import GanlabError
 from ganlab.train.allocator import keep_freed_memory
 from ganlab.train.resume import flatten
 
-ALL = ("fc", "conv-g")  # the presets `bench all` times
+ALL = ("fc", "conv-g", "dcgan")  # the presets `bench all` times
 ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "KMP_BLOCKTIME")
 SEMANTICS = ("fresh", "reuse")  # the values of train.g_noise
 
@@ -70,7 +70,7 @@ def bench_presets(target: str) -> dict[str, RunConfig]:
         if lacks := _beyond_the_tutorial(config):
             raise GanlabError(
                 f"bench {name}: the tutorial baseline trains the study's MNIST GANs (no batch norm, an MLP D, "
-                f"loss ns, no penalties, one D step per G step), not {', '.join(lacks)}"
+                f"loss ns, no penalties, one D step per G step) and the DCGAN, not {', '.join(lacks)}"
             )
     return presets
 
@@ -80,7 +80,11 @@ def _beyond_the_tutorial(config: RunConfig) -> list[str]:
     g, d, train = config.model.g, config.model.d, config.train
     lacks = [] if _is_mnist(config) else [f"dataset {config.data.dataset}"]
     lacks += ["batch norm in G"] if g.kind == "mlp" and g.batch_norm else []
-    lacks += [f"a {d.kind} D"] if d.kind != "mlp" else (["batch norm in D"] if d.batch_norm else [])
+    if "dcgan" in (g.kind, d.kind):  # the tutorial's DCGAN: both networks, batch norm in D
+        lacks += [f"a {g.kind} G with a {d.kind} D"] if g.kind != d.kind else []
+        lacks += ["a dcgan D without batch norm"] if d.kind == "dcgan" and not d.batch_norm else []
+    else:
+        lacks += [f"a {d.kind} D"] if d.kind != "mlp" else (["batch norm in D"] if d.batch_norm else [])
     lacks += [f"loss {train.loss}"] if train.loss != "ns" else []
     lacks += [f"penalties {', '.join(train.penalties)}"] if train.penalties else []
     lacks += [f"n_critic {train.n_critic}"] if train.n_critic != 1 else []
@@ -93,7 +97,7 @@ def _beyond_the_tutorial(config: RunConfig) -> list[str]:
 _SWITCHES_OFF: dict[str, object] = {
     "train.clip": None, "train.label_smoothing": 0.0, "train.label_flip": 0.0, "train.instance_noise": 0.0,
     "train.replay": 0.0, "train.ema": None, "optim.decay": "none", "model.g.spectral_norm": False,
-    "model.d.spectral_norm": False, "model.d.minibatch_std": False, "model.d.pack": 1,
+    "model.d.spectral_norm": False, "model.d.minibatch_std": False, "model.d.pack": 1, "model.conditional": "none",
 }  # fmt: skip
 
 

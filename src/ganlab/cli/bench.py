@@ -17,7 +17,7 @@ from ganlab.cli.console import DeviceOption, ThreadsOption, user_errors
 def bench_command(
     target: Annotated[
         str,
-        typer.Argument(help="Preset to time (fc, conv-g, or another MNIST preset the tutorial can train), or all."),
+        typer.Argument(help="Preset to time (fc, conv-g, dcgan, or another MNIST preset the tutorial can train), or all."),
     ] = "fc",
     steps: Annotated[int, typer.Option("--steps", help=f"Training steps per timing, per loop ({BENCH_STEPS}).")] = 20,
     repeats: Annotated[int, typer.Option("--repeats", help=f"Interleaved rounds (A B A B ...), {BENCH_REPEATS}.")] = 5,
