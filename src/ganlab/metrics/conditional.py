@@ -33,7 +33,8 @@ def class_accuracy(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> t
     """
     probs, labels = np.asarray(probs), np.asarray(labels)
     if probs.ndim != 2 or labels.shape != (len(probs),) or len(probs) == 0:
-        raise GanlabError(f"class_accuracy: expected probs (N, C) and labels (N,), got {probs.shape} and {labels.shape}")
+        got = f"got {probs.shape} and {labels.shape}"
+        raise GanlabError(f"class_accuracy: expected probs (N, C) and labels (N,) with N >= 1, {got}")
     hits = probs.argmax(1) == labels
     per_class = [float(hits[labels == k].mean()) if (labels == k).any() else float("nan") for k in range(num_classes)]
     return float(hits.mean()), per_class

@@ -85,7 +85,8 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Linear(latent_dim, math.prod(self.start), bias=False)
         layers: list[nn.Module] = [nn.BatchNorm2d(config.filters[0]), nn.ReLU()]
         for c_in, c_out in pairwise(config.filters):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            upsample = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)
+            layers += [upsample, nn.BatchNorm2d(c_out), nn.ReLU()]
         layers += [nn.ConvTranspose2d(config.filters[-1], channels, 4, stride=2, padding=1), _OUTPUTS[config.output]()]
         self.upsample = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
 

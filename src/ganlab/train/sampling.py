@@ -64,7 +64,8 @@ def check_class(config: RunConfig, label: int) -> int:
     classes = num_classes(config)
     if not classes:
         raise GanlabError(
-            f"class {label}: run {config.name!r} is unconditional (model.conditional: none): it cannot draw a chosen class"
+            f"class {label}: run {config.name!r} is unconditional (model.conditional: none): "
+            "it cannot draw a chosen class"
         )
     if not 0 <= label < classes:
         raise GanlabError(f"class {label}: expected 0..{classes - 1} ({config.data.dataset} has {classes} classes)")
