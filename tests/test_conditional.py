@@ -84,6 +84,11 @@ def test_configs_a_conditional_d_cannot_take_are_refused(overrides: list[str], m
         load_preset("cgan", overrides)
 
 
+def test_replayed_fakes_without_labels_are_refused():
+    with pytest.raises(ConfigError, match="train.replay: replayed fakes keep no labels"):
+        build_discriminator(load_preset("cgan", ["train.replay=0.5"]))
+
+
 def test_a_dataset_without_labels_is_refused():
     with pytest.raises(ConfigError, match="model.conditional: dataset 'ring' has no class labels"):
         num_labels(load_preset("ring", ["model.conditional=projection"]), replace(RING, num_classes=0))

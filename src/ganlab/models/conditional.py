@@ -26,11 +26,14 @@ Tensor = torch.Tensor
 
 def num_labels(config: RunConfig, spec: DatasetSpec) -> int:
     """The classes the networks are conditioned on: 0 for an unconditional run; ConfigError
-    when `model.conditional` asks for labels that the dataset does not have."""
+    when `model.conditional` asks for labels that the dataset does not have, or with a switch
+    whose fakes would reach D without their labels."""
     if config.model.conditional == "none":
         return 0
     if spec.num_classes < 2:
         raise ConfigError(f"model.conditional: dataset {spec.name!r} has no class labels to condition on")
+    if config.train.replay > 0:  # the replay buffer keeps old fakes, not the labels they were drawn for
+        raise ConfigError("train.replay: replayed fakes keep no labels, so a conditional D cannot judge them; use 0")
     return spec.num_classes
 
 
@@ -81,7 +84,8 @@ class LabelledGenerator(nn.Module):
 class Projection(nn.Module):
     """<embed(y), h> (B,) for features h (B, F) and labels y (B,): the class term of the
     projection discriminator. The embedding is Glorot-uniform whatever `model.init` says, as in
-    Miyato & Koyama's code: PyTorch's N(0, 1) would make this term dwarf D's logit at the start."""
+    Miyato & Koyama's code: PyTorch's N(0, 1) would make this term dwarf D's logit at the start.
+    `model.d.spectral_norm` leaves it as it is (their code normalises it too)."""
 
     def __init__(self, num_classes: int, features: int):
         super().__init__()
