@@ -120,8 +120,9 @@ def run_study(
     with study_lock(study_dir):
         tasks = plan(study_dir, record)  # validates every config before anything is written
         states = {task: run_state(task) for task in tasks}
-        todo = [t for t in tasks if states[t].state in TO_RUN]
-        skipped = [(t, states[t]) for t in tasks if states[t].state not in TO_RUN]
+        # A milestone is never run: the longer run it belongs to trains and scores it.
+        todo = [t for t in tasks if t.trains and states[t].state in TO_RUN]
+        skipped = [(t, states[t]) for t in tasks if t.trains and states[t].state not in TO_RUN]
         # The longest runs first, so that the study does not end waiting on one long run.
         todo.sort(key=lambda t: (-t.config.train.epochs, t.seed, t.name))
         submit, shutdown = BACKENDS[backend](options) if todo else (None, lambda: None)
@@ -161,8 +162,11 @@ def needs_floor(tasks: list[RunTask], floors: dict[str, Any]) -> bool:
 
 
 def epochs_done(tasks: list[RunTask]) -> int:
-    """Epochs trained over all runs, read from their run.json files (none of a damaged one)."""
-    return sum(min(read_info(task.path)[0].get("epochs_done", 0), task.config.train.epochs) for task in tasks)
+    """Epochs trained over all runs, read from their run.json files (none of a damaged one); a
+    milestone's epochs are its run's."""
+    return sum(
+        min(read_info(task.path)[0].get("epochs_done", 0), task.config.train.epochs) for task in tasks if task.trains
+    )
 
 
 def write_floor(study_dir: Path, tasks: list[RunTask]) -> dict[str, Any]:
