@@ -32,7 +32,9 @@ from ganlab.train.evaluation import make_evaluator, score
 # Fields that do not change what a training step computes: configs that differ only in these
 # share one timing.
 NOT_ARCHITECTURE = {"name", "description", "monitor"}
-NOT_TRAINING = {"seed", "epochs", "eval_every", "eval_samples", "eval_metrics", "log_every", "tensorboard"}
+NOT_TRAINING = {
+    "seed", "epochs", "eval_every", "eval_samples", "eval_metrics", "keep_weights_at", "log_every", "tensorboard",
+}  # fmt: skip
 
 
 def architecture_key(config: RunConfig) -> str:
@@ -58,11 +60,12 @@ def makespan(durations: Iterable[float], workers: int) -> float:
 
 
 def evaluations(config: RunConfig, epochs_done: int) -> int:
-    """Evaluations still due during training: every `eval_every` epochs, and after the last."""
+    """Evaluations still due during training: every `eval_every` epochs, after each epoch whose
+    weights are kept, and after the last."""
     every, epochs = config.train.eval_every, config.train.epochs
     if every == 0:
         return 0
-    due = {e for e in range(epochs_done + 1, epochs + 1) if e % every == 0 or e == epochs}
+    due = {e for e in range(epochs_done + 1, epochs + 1) if e % every == 0 or e in (epochs, *config.train.keep_weights_at)}
     return len(due)
 
 
@@ -156,11 +159,13 @@ class RunEstimate:
 
 
 def estimate_run(config: RunConfig, epochs_done: int, eval_n: int, timings: Timings) -> RunEstimate:
-    """A run's remaining seconds from `timings` (see the module's docstring)."""
+    """A run's remaining seconds from `timings` (see the module's docstring); a run that keeps
+    its weights at shorter configs' epochs (a study's nested run) is scored at each of them too."""
     dataset = config.data.dataset
     steps = (config.train.epochs - epochs_done) * timings.steps_per_epoch[dataset]
     per_eval = timings.evaluation.get(dataset) or 0.0
-    final = per_eval * eval_n / config.train.eval_samples if config.train.eval_every else 0.0
+    scored = 1 + len(config.train.keep_weights_at)
+    final = scored * per_eval * eval_n / config.train.eval_samples if config.train.eval_every else 0.0
     train = steps * timings.step[architecture_key(config)]
     return RunEstimate(train, evaluations(config, epochs_done) * per_eval, final, timings.startup)
 

@@ -33,6 +33,8 @@ def print_plan(
     for task, state in zip(tasks, states):
         # Quoted for a shell and escaped for rich: a list value is [a, b], which rich would eat.
         command = " ".join(["--preset", task.preset, *(f"--set {shlex.quote(o)}" for o in task.overrides)])
+        if not task.trains:  # trained and timed once, as its run
+            command = f"→ milestone {task.config.train.epochs} of {task.host} seed {task.seed}"
         est = duration(estimates[task].total) if task in estimates else "-"
         table.add_row(task.name, str(task.seed), str(task.config.train.epochs), state.state, est, escape(command))
     console.print(table)

@@ -18,6 +18,7 @@ from ganlab.cli.console import DataDirOption, DeviceOption, ThreadsOption, user_
 from ganlab.errors import GanlabError
 from ganlab.metrics.evaluator import EVALUATOR_SHA256, MODEL_CARD_PATH, WEIGHTS_PATH, sha256_file
 from ganlab.names import ALL_METRICS, arrow, fmt
+from ganlab.rundir import RunDir
 
 
 def scores_table(title: str, scores: dict[str, float] | None, floor: dict[str, float], n: int) -> Table:
@@ -90,7 +91,14 @@ def eval_command(
     ] = None,
     n: Annotated[int, typer.Option("--n", help=f"Number of samples to generate and score ({EVAL_N}).")] = 10000,
     data_dir: DataDirOption = None,
-    which: Annotated[str, typer.Option("--which", help="Generator weights: final, best or last.")] = "final",
+    which: Annotated[
+        str,
+        typer.Option(
+            "--which",
+            help="Generator weights: final, best, last, or epoch-N (kept after epoch N, train.keep_weights_at; "
+            "writes eval-epoch-NNN.json).",
+        ),
+    ] = "final",
     real: Annotated[
         bool, typer.Option("--real", help="Print only the real-data floor: n training images vs the test set.")
     ] = False,
@@ -134,7 +142,7 @@ def eval_command(
     console.print(table)
     if "conditional" in result:
         console.print(conditional_table(f"{run_dir}: samples drawn for each class", result["conditional"]))
-    console.print(f"wrote {Path(run_dir) / 'eval.json'} in {result['seconds']:.1f} s")
+    console.print(f"wrote {RunDir(Path(run_dir)).eval_path(which)} in {result['seconds']:.1f} s")
 
 
 evaluator_app = typer.Typer(help="Train or inspect the MNIST evaluator behind the metrics.", no_args_is_help=True)

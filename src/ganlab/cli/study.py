@@ -108,10 +108,12 @@ def run_command(
         )
     tasks = plan(study_dir, record)
     states = [run_state(t) for t in tasks]
-    todo = sum(s.state in TO_RUN for s in states)
+    todo = sum(t.trains and s.state in TO_RUN for t, s in zip(tasks, states))
+    milestones = sum(not t.trains for t in tasks)
+    nested = f" ({milestones} of them milestones of longer runs: {len(tasks) - milestones} to train)" if milestones else ""
     console.print(
         f"study [bold]{record.spec.name}[/bold]: {len(record.spec.experiments)} experiments, "
-        f"{len(record.spec.config_names())} configs x {record.seeds} seeds = {len(tasks)} runs, {todo} to run; "
+        f"{len(record.spec.config_names())} configs x {record.seeds} seeds = {len(tasks)} runs{nested}, {todo} to run; "
         f"epochs x {record.epochs_scale}; {options.workers} workers x {options.threads} threads ({backend}) -> {study_dir}",
         highlight=False,
     )
@@ -125,7 +127,7 @@ def run_command(
 
     # Time each architecture for a few steps (and, for the dry run, one evaluation per dataset):
     # the dry run's wall-time estimate, and the weights of the progress bar's ETA.
-    work = [(t, s) for t, s in zip(tasks, states) if s.state in TO_RUN]
+    work = [(t, s) for t, s in zip(tasks, states) if t.trains and s.state in TO_RUN]
     if work:
         console.print(f"timing {'each architecture and evaluation' if dry_run else 'each architecture'} for the estimate ...")
     estimates, timings = estimate_tasks(
@@ -135,7 +137,7 @@ def run_command(
         print_plan(console, tasks, states, dict(zip((t for t, _ in work), estimates)), timings, options)
         return
 
-    total_epochs = sum(t.config.train.epochs for t in tasks)
+    total_epochs = sum(t.config.train.epochs for t in tasks if t.trains)
     # The ETA weighs each epoch still to train by its architecture's timed cost per epoch.
     per_epoch = {t: e.train / max(1, t.config.train.epochs - s.epochs_done) for (t, s), e in zip(work, estimates)}
 
@@ -216,8 +218,9 @@ def status_command(
     done_epochs = total_epochs = 0
     for task, state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
-        done_epochs += min(state.epochs_done, state.epochs)
-        total_epochs += state.epochs
+        if task.trains:  # a milestone's epochs are its run's
+            done_epochs += min(state.epochs_done, state.epochs)
+            total_epochs += state.epochs
         per_epoch = state.info.get("seconds_per_epoch") or []
         style = STATE_STYLE.get(state.state, "")
         detail = state.detail + (f" ({state.phase})" if state.phase and state.state == "failed" else "")
@@ -287,7 +290,8 @@ def verdict_rows(study_dir: Path) -> tuple[list[str], list[list[str]]]:
             cells.append(f"{c.verdict} ({fmt(c.variant.mean)} vs {fmt(c.control.mean)})" + (f", {power}" if power else ""))
         trends = f"{counts_text(v.trend_variant)} / {counts_text(v.trend_control)}"
         agrees = "?" if v.agrees is None else v.agrees
-        rows.append([v.experiment.id, f"{v.variant} vs {v.control}", f"{v.n_variant}/{v.n_control}", v.claim,
+        seeds = f"{v.n_variant}/{v.n_control}" + (" paired" if v.paired else "")
+        rows.append([v.experiment.id, f"{v.variant} vs {v.control}", seeds, v.claim,
                      v.expected, v.overall, *cells, trends + (f" ({v.speed_note})" if v.speed_note else ""), agrees,
                      f"{unhealthy(v.variant_runs)} / {unhealthy(v.control_runs)}"])  # fmt: skip
     # The real-data floor beside every score: what real images get on the same metrics.
@@ -328,7 +332,8 @@ def verdict_blocks(study_dir: Path, header: list[str], rows: list[list[str]], wi
     lines = [f"verdicts: {study_dir}"]
     lines += wrapped(
         "n.s.: no significant difference; likely smaller than X: X is the smallest difference these seeds "
-        "would have detected (Welch, 80% power, from the observed spread)", indent="",
+        "would have detected (Welch, 80% power, from the observed spread); paired: both sides are milestones "
+        "of the same runs (a nested run), compared by each seed's difference (paired t-test)", indent="",
     )  # fmt: skip
     for exp_id, pair, seeds, claim, expected, measured, *cells, trends, agrees, unhealthy_runs in experiments:
         lines += ["", f"{exp_id}. {pair} (seeds {seeds}): measured {measured}, expected {expected}: {agrees}"]
