@@ -51,13 +51,15 @@ def _frame(path: Path, epoch: int, max_side: int, crop: bool) -> Image.Image:
 
 
 def samples_gif(
-    samples_dir: Path, max_frames: int = 24, frame_ms: int = 250, max_side: int = 360, crop: bool = False
-) -> bytes | None:
+    samples_dir: Path, max_frames: int = 24, frame_ms: int = 250, max_side: int = 360, crop: bool = False,
+    until: int | None = None,
+) -> bytes | None:  # fmt: skip
     """GIF bytes of the run's sample pictures (at most max_frames, each labelled with its epoch,
     reduced by an integer factor to at most max_side pixels), looping, the last frame held
     longer; None when the run has no sample pictures. `crop` keeps the top-left quarter of
-    image grids (16 of 64 digits), for pages that show many runs."""
-    pictures = sample_pictures(samples_dir)
+    image grids (16 of 64 digits), for pages that show many runs; `until` leaves out the
+    epochs after it (a milestone of a longer run)."""
+    pictures = {e: p for e, p in sample_pictures(samples_dir).items() if until is None or e <= until}
     if not pictures:
         return None
     epochs = pick_frames(list(pictures), max_frames)

@@ -50,7 +50,10 @@ def seeds_cell(c: Any) -> str:
     call it significant: whether more seeds would help. "–" when already significant or unknown."""
     if c.verdict != NO_DIFFERENCE or c.difference == 0 or not (c.variant.std >= 0 and c.control.std >= 0):
         return "–"
-    n = seeds_needed(c.difference, c.variant.std, c.control.std, c.alpha)
+    # Paired: the test of the differences is Welch's formula with one side of spread s_d and
+    # the other none (df = n - 1).
+    spreads = (c.diff_std, 0.0) if c.paired else (c.variant.std, c.control.std)
+    n = seeds_needed(c.difference, *spreads, c.alpha)
     return "> 100" if n is None else str(n)
 
 

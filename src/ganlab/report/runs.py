@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from ganlab.errors import GanlabError
 from ganlab.files import read_json
 from ganlab.report.gif import sample_pictures
-from ganlab.rundir import RecordError, RunDir, read_records
+from ganlab.rundir import RecordError, RunDir, milestone_info, read_records
 
 LOG_TAIL_LINES = 40
 
@@ -102,11 +102,18 @@ class RunView:
 
 def load_run(
     path: Path, name: str | None = None, seed: int | None = None, state: str | None = None, detail: str = "",
-    epochs: int | None = None,
+    epochs: int | None = None, milestone: int | None = None,
 ) -> RunView:  # fmt: skip
-    """A RunView of a run directory; the state defaults to what run.json and eval.json say."""
+    """A RunView of a run directory; the state defaults to what run.json and eval.json say. With
+    `milestone`, the run as it stood after that epoch, scored on the weights kept there (a
+    study's shorter config nested in this run): its records, pictures and run.json up to it."""
     damage, info, config, records = _read_records(path)
-    evaluation = read_json(path / "eval.json")
+    evaluation = read_json(RunDir(path).eval_path("final" if milestone is None else f"epoch-{milestone}"))
+    samples = sample_pictures(path / "samples")
+    if milestone is not None:
+        info = milestone_info(info, milestone) if info else info
+        records = [r for r in records if r["epoch"] <= milestone]
+        samples = {epoch: picture for epoch, picture in samples.items() if epoch <= milestone}
     config_text = ""
     description = ""
     if config is not None:
@@ -134,7 +141,7 @@ def load_run(
         info=info,
         evaluation=evaluation,
         records=records,
-        samples=sample_pictures(path / "samples"),
+        samples=samples,
         log_tail=log_tail(path / "log.txt") if state != "done" else "",
         description=description,
         config_text=config_text,

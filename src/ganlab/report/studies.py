@@ -46,6 +46,7 @@ class ComparisonView:
     trend_variant: Counter[str] = field(default_factory=Counter)
     trend_control: Counter[str] = field(default_factory=Counter)
     speed_note: str = ""
+    paired: bool = False  # both sides are milestones of the same runs: paired by seed (`compare_paired`)
 
     @property
     def anchor(self) -> str:
@@ -72,12 +73,15 @@ def compare_sides(
     runs: dict[str, list[RunView]], metrics: list[str], alpha: float, floor: dict[str, float],
     pictures: bool = True,
 ) -> ComparisonView:  # fmt: skip
-    """Welch comparisons on the final metrics (eval.json) of the done runs of both sides."""
-    from ganlab.study.stats import agreement, compare, overall_verdict  # scipy: 0.6 s, for a study page only
+    """Welch comparisons on the final metrics (eval.json) of the done runs of both sides; paired
+    by seed when both sides are milestones of the same runs (`paired_by_seed`)."""
+    from ganlab.study.stats import agreement, compare, compare_paired, overall_verdict  # scipy: 0.6 s
 
     variant_runs, control_runs = runs.get(variant_name, []), runs.get(control_name, [])
     done_v = [r for r in variant_runs if r.state == "done"]
     done_c = [r for r in control_runs if r.state == "done"]
+    paired = paired_by_seed(variant_runs, control_runs)
+    seeds = sorted({r.seed for r in done_v if r.seed is not None} & {r.seed for r in done_c})
     comparisons, missing = [], []
     for metric in metrics:
         values_v = [r.scores[metric] for r in done_v if isinstance(r.scores.get(metric), (int, float))]
@@ -86,7 +90,13 @@ def compare_sides(
             missing.append(metric)
             continue
         higher = next((r.higher_is_better[metric] for r in done_v + done_c if metric in r.higher_is_better), None)
-        comparisons.append(compare(values_v, values_c, metric, higher, alpha))
+        if paired:
+            comparisons.append(compare_paired(
+                [_score(done_v, seed, metric) for seed in seeds], [_score(done_c, seed, metric) for seed in seeds],
+                metric, higher, alpha,
+            ))  # fmt: skip
+        else:
+            comparisons.append(compare(values_v, values_c, metric, higher, alpha))
     overall = overall_verdict(comparisons)
     trend_v, trend_c = side_counts(r.trend for r in done_v), side_counts(r.trend for r in done_c)
     view = ComparisonView(
@@ -97,7 +107,7 @@ def compare_sides(
             "variant": _mean([r.seconds_per_epoch for r in variant_runs]),
             "control": _mean([r.seconds_per_epoch for r in control_runs]),
         },
-        trend_variant=trend_v, trend_control=trend_c, speed_note=speed_note(trend_v, trend_c),
+        trend_variant=trend_v, trend_control=trend_c, speed_note=speed_note(trend_v, trend_c), paired=paired,
     )  # fmt: skip
     if pictures:
         view.grid_epoch, view.grid_seed, view.variant_grid, view.control_grid = _side_grids(variant_runs, control_runs)
@@ -108,6 +118,19 @@ def compare_sides(
         keys += [(k, k) for k in eval_keys(variant_runs + control_runs) if k not in metrics]
         view.metric_plot = curves_plot(sides, "eval", keys, floor)
     return view
+
+
+def paired_by_seed(variant: list[RunView], control: list[RunView]) -> bool:
+    """Whether each seed's variant and control come from the same run directory: milestones of a
+    study's nested run (or the run and one of its milestones), whose values pair by seed."""
+    by_seed = {run.seed: run.path for run in control}
+    common = [run for run in variant if run.seed in by_seed]
+    return bool(common) and all(run.path == by_seed[run.seed] for run in common)
+
+
+def _score(runs: list[RunView], seed: int | None, metric: str) -> float | None:
+    value = next((r.scores.get(metric) for r in runs if r.seed == seed), None)
+    return value if isinstance(value, (int, float)) else None
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -122,9 +145,10 @@ def study_views(study_dir: Path, pictures: bool = True, max_frames: int = 12) ->
     runs: dict[str, list[RunView]] = defaultdict(list)
     all_runs: list[RunView] = []
     for task, state in states:
-        view = load_run(task.path, task.name, task.seed, state.state, state.detail, task.config.train.epochs)
+        milestone = None if task.trains else task.config.train.epochs
+        view = load_run(task.path, task.name, task.seed, state.state, state.detail, task.config.train.epochs, milestone)
         if pictures:  # many runs on one page: 16 digits per frame, reduced to at most 160 px
-            gif = samples_gif(task.path / "samples", max_frames, max_side=160, crop=True)
+            gif = samples_gif(task.path / "samples", max_frames, max_side=160, crop=True, until=milestone)
             view.gif = data_uri(gif, "image/gif") if gif else None
         runs[task.name].append(view)
         all_runs.append(view)
@@ -146,8 +170,8 @@ def study_views(study_dir: Path, pictures: bool = True, max_frames: int = 12) ->
     counts: dict[str, int] = defaultdict(int)
     for run in all_runs:
         counts[run.state] += 1
-    total_epochs = sum(task.config.train.epochs for task, _ in states)
-    done_epochs = sum(min(s.epochs_done, task.config.train.epochs) for task, s in states)
+    total_epochs = sum(task.config.train.epochs for task, _ in states if task.trains)  # a milestone's are its run's
+    done_epochs = sum(min(s.epochs_done, task.config.train.epochs) for task, s in states if task.trains)
     return {
         "record": record,
         "spec": spec,

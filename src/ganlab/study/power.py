@@ -46,6 +46,17 @@ def detectable_difference(
     return float(quantiles * math.sqrt(s1 * s1 / len(x) + s2 * s2 / len(y)))
 
 
+def paired_detectable_difference(differences: Sequence[float], alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest mean difference the paired t-test would detect with probability `power`, from
+    the per-seed differences' spread: (t_{1-alpha/2, n-1} + t_{power, n-1}) s_d / sqrt(n); NaN with
+    fewer than 2 finite differences."""
+    d = np.asarray([v for v in differences if v is not None and math.isfinite(v)], dtype=np.float64)
+    if len(d) < 2:
+        return math.nan
+    df = len(d) - 1
+    return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(power, df)) * d.std(ddof=1) / math.sqrt(len(d)))
+
+
 def seeds_needed(
     difference: float, s1: float, s2: float, alpha: float = 0.05, power: float = 0.8, most: int = 100
 ) -> int | None:

@@ -6,6 +6,11 @@ is 2/20 = 0.1), so the verdict comes from Welch's t-test, which does not assume 
 J = 1 - 3 / (4 (n1 + n2) - 9) (Hedges 1981). No correction for multiple comparisons is made:
 with many metrics and experiments, some "significant" verdicts at alpha = 0.05 are expected by
 chance alone, and the report says so.
+
+When both sides are milestones of the same runs (a study's nested runs: `fc` at epoch 30 against
+`fc-epochs-50`, both from the 300-epoch run of each seed), the seeds pair the values, and
+`compare_paired` tests each seed's difference (Student's paired t-test; the exact sign-flip
+permutation test when the differences do not vary).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Iterable, Literal, Sequence
 import numpy as np
 from scipy import stats as sps
 
-from ganlab.study.power import detectable_difference
+from ganlab.study.power import detectable_difference, paired_detectable_difference
 
 Verdict = Literal["better", "worse", "different", "no significant difference", "too few seeds"]
 Overall = Literal["better", "worse", "mixed", "different", "no significant difference", "too few seeds"]
@@ -77,6 +82,8 @@ class Comparison:
     # The smallest difference these seeds would have detected (`ganlab.study.power`, power 0.8):
     # inf when neither side varies and the permutation test cannot reach alpha with so few seeds.
     detectable: float = math.nan
+    paired: bool = False  # `compare_paired`: t, df, p and the interval are of the per-seed differences
+    diff_std: float = math.nan  # paired: the standard deviation of the per-seed differences
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
@@ -133,6 +140,68 @@ def compare(
         metric, higher_is_better, sv, sc, difference, low, high, t, df, p, hedges_g(a, b),
         verdict_of(difference, p, higher_is_better, alpha), alpha, detectable,
     )  # fmt: skip
+
+
+def compare_paired(
+    variant: Sequence[float],
+    control: Sequence[float],
+    metric: str = "",
+    higher_is_better: bool | None = True,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+) -> Comparison:
+    """Paired t-test of variant against control, `variant[i]` and `control[i]` from the same run
+    (seed); a pair with a missing or non-finite value is left out; fewer than 2 pairs: "too few seeds".
+
+    With d_i = v_i - c_i over n pairs: t = mean(d) / (s_d / sqrt(n)), df = n - 1 (Student 1908).
+    When every d_i is the same, p is the exact sign-flip permutation test's (`sign_flip_p_value`).
+    """
+    pairs = [(v, c) for v, c in zip(variant, control) if _finite(v) and _finite(c)]
+    a = np.asarray([v for v, _ in pairs], dtype=np.float64)
+    b = np.asarray([c for _, c in pairs], dtype=np.float64)
+    sv, sc = summarize(a, confidence), summarize(b, confidence)
+    d = a - b
+    n, nan = len(d), math.nan
+    if n < 2:
+        return Comparison(
+            metric, higher_is_better, sv, sc, sv.mean - sc.mean, nan, nan, nan, nan, nan, nan, TOO_FEW, alpha, paired=True
+        )  # fmt: skip
+    difference, s_d = float(d.mean()), float(d.std(ddof=1))
+    if s_d == 0:
+        # The same difference for every seed: t is undefined; the sign-flip test needs enough
+        # seeds to call it significant (3 seeds: p = 0.25; 6: p = 0.03).
+        t, df, p = (0.0 if difference == 0 else math.copysign(math.inf, difference)), nan, sign_flip_p_value(d)
+        low = high = difference
+        detectable = 0.0 if sign_flip_p_value(np.ones(n)) < alpha else math.inf
+    else:
+        df = float(n - 1)
+        se = s_d / math.sqrt(n)
+        t = difference / se
+        p = float(2 * sps.t.sf(abs(t), df))
+        half = float(sps.t.ppf((1 + confidence) / 2, df)) * se
+        low, high = difference - half, difference + half
+        detectable = paired_detectable_difference(d, alpha)
+    return Comparison(
+        metric, higher_is_better, sv, sc, difference, low, high, t, df, p, hedges_g(a, b),
+        verdict_of(difference, p, higher_is_better, alpha), alpha, detectable, paired=True, diff_std=s_d,
+    )  # fmt: skip
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def sign_flip_p_value(differences: Sequence[float]) -> float:
+    """Exact two-sided sign-flip permutation test of paired differences (mean zero under the null):
+    the share of all 2^n sign assignments whose |mean| is at least the observed one. Exact over
+    every assignment, so meant for few seeds (at most 20)."""
+    d = np.asarray(differences, np.float64)
+    if len(d) > 20:
+        raise ValueError(f"sign_flip_p_value enumerates every sign: expected at most 20 values, got {len(d)}")
+    observed = abs(d.mean())
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(d))))
+    means = np.abs(signs @ d) / len(d)
+    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
 
 
 def permutation_p_value(a: Sequence[float], b: Sequence[float]) -> float:
