@@ -129,10 +129,13 @@ def test_unknown_study_name_exits_2():
 def test_dry_run_plans_every_config_and_seed_and_writes_nothing(tmp_path: Path):
     out = tmp_path / "study"
     result = CliRunner().invoke(
-        app, ["study", "run", "seed-study", "--seeds", "2", "--epochs-scale", "0.2", "--out", str(out), "--dry-run"]
+        app, ["study", "run", "seed-study", "--seeds", "2", "--epochs-scale", "0.2", "--out", str(out), "--dry-run"],
+        env={"COLUMNS": "250"},
     )
     assert result.exit_code == 0, result.output
-    assert "16 configs x 2 seeds = 32 runs, 32 to run" in result.output
+    # fc at 6, 10 and 20 epochs are milestones of fc-epochs-300's 60, conv-g's 6 of conv-g-100's 20.
+    assert "16 configs x 2 seeds = 32 runs (8 of them milestones of longer runs: 24 to train), 24 to run" in result.output
+    assert "→ milestone 6 of fc-epochs-300 seed 1" in result.output and "→ milestone 6 of conv-g-100 seed 0" in result.output
     assert "train.epochs=60" in result.output  # fc-epochs-300 scaled by 0.2
     assert not out.exists()
 
