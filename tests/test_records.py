@@ -65,7 +65,8 @@ def test_a_deleted_checkpoint_is_refused_unless_rewriting_is_asked_for(run: RunD
     with pytest.raises(RecordError, match="there is no checkpoint, but metrics.jsonl holds epochs up to 3"):
         check_resume(run, None, run.read_config())
     assert check_resume(run, None, run.read_config(), rewrite=True) == [
-        "metrics.jsonl: epochs 2-3 are trained again and their records rewritten"
+        "no checkpoint: restarting from step 0",
+        "metrics.jsonl: epochs 2-3 are trained again and their records rewritten",
     ]
 
 

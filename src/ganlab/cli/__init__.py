@@ -84,8 +84,6 @@ def train(
         if info.get("status") == "complete":
             typer.echo(f"{resume}: run already complete, nothing to do")
             return
-        if not RunDir(resume).checkpoint.is_file():
-            typer.echo(f"{resume}: no checkpoint (the run stopped inside its first epoch): restarting from step 0", err=True)
         run = _until_interrupted(resume, lambda: resume_run(
             resume, data_dir=data_dir, progress=progress, device=torch_device, rewrite=rewrite, config_change=config_change
         ))  # fmt: skip

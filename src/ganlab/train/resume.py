@@ -63,7 +63,11 @@ def check_resume(
             f"{run.path}: {where}, but metrics.jsonl holds epochs up to {lost[-1]}: resuming would train them "
             "again and rewrite their records; pass --rewrite to accept that"
         )
+    # Said under the run's lock: before it, another process may still be writing the first epoch.
     notes = []
+    if info is None:
+        why = " (the run stopped inside its first epoch)" if last == 0 else ""
+        notes.append(f"no checkpoint{why}: restarting from step 0")
     if torn:
         notes.append("metrics.jsonl: its last line was cut short by a kill; dropped (it is written again)")
     if lost:
