@@ -125,7 +125,10 @@ class Run(RunDir):
             "seconds": round(time.perf_counter() - started, 2),
             "created": utc_now(),
         }
-        atomic_write_json(self.eval_path(which), result)
+        try:
+            atomic_write_json(self.eval_path(which), result)
+        except OSError as err:
+            raise GanlabError(f"cannot write {self.eval_path(which)}: {err.strerror or err}") from None
         return result
 
 
