@@ -183,3 +183,29 @@ def test_the_seed_study_cites_nothing_missing_and_the_readmes_epoch_scale():
     scales = re.findall(r"--epochs-scale ([\d.]+)", text)
     readme = (repo / "README.md").read_text()
     assert scales and all(f"--epochs-scale {scale}" in readme for scale in scales)
+
+
+@pytest.mark.parametrize("name", spec_names())
+def test_every_config_of_every_shipped_study_resolves(name: str):
+    spec = load_spec(name)
+    for config in spec.config_names():
+        resolve_config(spec, config, seed=0, epochs_scale=0.1)  # a typo in an override fails here
+
+
+def test_the_ganhacks_study_measures_every_loss_penalty_and_model_switch():
+    from ganlab.config import LOSS_NAMES, PENALTY_NAMES
+
+    spec = load_spec("ganhacks")
+    configs = [resolve_config(spec, name, 0, 1.0) for name in spec.config_names()]
+    assert {c.train.loss for c in configs} == set(LOSS_NAMES)
+    assert set().union(*(c.train.penalties for c in configs)) == set(PENALTY_NAMES)
+    switched = {
+        "clip": any(c.train.clip for c in configs), "ema": any(c.train.ema for c in configs),
+        "replay": any(c.train.replay for c in configs), "instance noise": any(c.train.instance_noise for c in configs),
+        "smoothing": any(c.train.label_smoothing for c in configs), "flip": any(c.train.label_flip for c in configs),
+        "decay": any(c.optim.decay != "none" for c in configs), "n_critic": any(c.train.n_critic > 1 for c in configs),
+        "sn": any(c.model.d.spectral_norm for c in configs), "mbstd": any(c.model.d.minibatch_std for c in configs),
+        "pack": any(c.model.d.pack > 1 for c in configs), "spherical": any(c.noise.distribution == "spherical" for c in configs),
+        "dropout at sampling": any(getattr(c.model.g, "dropout_at_sampling", False) for c in configs),
+    }  # fmt: skip
+    assert all(switched.values()), [k for k, v in switched.items() if not v]
