@@ -155,7 +155,7 @@ def sample(
     ] = None,
     n: Annotated[int, typer.Option("--n", help=f"Number of samples ({SAMPLES}).")] = 64,
     seed: Annotated[int, typer.Option("--seed", help=f"Noise seed ({SEED}).")] = 0,
-    which: Annotated[str, typer.Option("--which", help="Weights: final, best or last.")] = "final",
+    which: Annotated[str, typer.Option("--which", help="Weights: final, best, last, or epoch-N (kept after epoch N).")] = "final",
     label: Annotated[
         Optional[int],
         typer.Option("--class", help="A conditional run: draw only this class (default: one row per class)."),
