@@ -83,3 +83,19 @@ def test_user_config_file_can_extend_a_preset(tmp_path: Path):
     path.write_text("train: [1, 2]\n")
     with pytest.raises(ConfigError, match=r"mine\.yaml.*train"):
         load_config_file(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.ring_size=100000000000", r"train\.ring_size: Input should be less than or equal to 10000000"),
+    ("optim.g.lr=.inf", r"optim\.g\.lr: Input should be a finite number"),
+    ("train.penalties.r1=.nan", r"train\.penalties\.r1: Input should be a finite number"),
+    ("model.g.hidden=[100000000]", r"model\.g\.hidden\.0: Input should be less than or equal to 65536"),
+    ("noise.dim=1000000000", r"noise\.dim: Input should be less than or equal to 65536"),
+    ("train.epochs=1000000", r"train\.epochs: Input should be less than or equal to 100000"),
+    ("train.seed=4294967296", r"train\.seed: Input should be less than or equal to 4294967295"),
+])  # fmt: skip
+def test_sizes_are_bounded_and_numbers_finite(override: str, message: str):
+    """A value that would size memory or work past any real config (a typo: 1e11 for 1e5), or
+    NaN or infinity, is refused naming the field and the limit (issue 14)."""
+    with pytest.raises(ConfigError, match=message):
+        load_preset("fc", [override])

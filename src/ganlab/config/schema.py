@@ -12,12 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ganlab.names import ALL_METRICS
 
+# Upper bounds on what sizes memory or work: far above any config that trains on one machine, so
+# that a typo (1e11 for 1e5) is a one-line error, not a process that grows until it is killed.
+MAX_WIDTH = 65_536
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
-Width = Annotated[int, Field(gt=0)]
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+Layers = Annotated[list[Width], Field(max_length=64)]  # hidden widths or filter counts, one per layer
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity anywhere: a learning rate of inf passes `gt=0`.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -35,7 +40,7 @@ class NoiseConfig(_Section):
 
 class MLPGeneratorConfig(_Section):
     kind: Literal["mlp"] = "mlp"
-    hidden: list[Width] = [128, 256, 512, 1024]
+    hidden: Layers = [128, 256, 512, 1024]
     slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     dropout: Probability = 0.0
     batch_norm: bool = False
@@ -57,7 +62,7 @@ class ConvGeneratorConfig(_Section):
     """The study's conv generator: Dense 784 -> 1x28x28 -> 3x3 'same' convs -> 1 channel."""
 
     kind: Literal["conv"] = "conv"
-    filters: list[Width] = [8, 16, 32]
+    filters: Layers = [8, 16, 32]
     slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     output: Literal["tanh", "sigmoid", "linear"] = "tanh"
     spectral_norm: bool = False  # as the discriminator's, on G's layers (Zhang et al. 2019)
@@ -81,7 +86,7 @@ class _DiscriminatorSection(_Section):
 
 class MLPDiscriminatorConfig(_DiscriminatorSection):
     kind: Literal["mlp"] = "mlp"
-    hidden: list[Width] = [1024, 512, 256, 128]
+    hidden: Layers = [1024, 512, 256, 128]
     slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     dropout: Probability = 0.0
     batch_norm: bool = False
@@ -91,7 +96,7 @@ class ConvDiscriminatorConfig(_DiscriminatorSection):
     """Strided 4x4 convolutions (each halves the image), LeakyReLU, then a linear logit."""
 
     kind: Literal["conv"] = "conv"
-    filters: list[Width] = [64, 128]
+    filters: Layers = [64, 128]
     slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     dropout: Probability = 0.0
 
@@ -102,7 +107,7 @@ class DCGANGeneratorConfig(_Section):
     stride 2 (doubling H and W) with batch norm and ReLU, the last one to the image's channels."""
 
     kind: Literal["dcgan"] = "dcgan"
-    filters: list[Width] = [128, 64]  # 28x28: 128 channels at 7x7, 64 at 14x14, then the image
+    filters: Layers = [128, 64]  # 28x28: 128 channels at 7x7, 64 at 14x14, then the image
     output: Literal["tanh", "sigmoid", "linear"] = "tanh"
     spectral_norm: bool = False  # as the discriminator's, on G's layers (Zhang et al. 2019)
 
@@ -112,7 +117,7 @@ class DCGANDiscriminatorConfig(_DiscriminatorSection):
     the first, no pooling, then a linear logit."""
 
     kind: Literal["dcgan"] = "dcgan"
-    filters: list[Width] = [64, 128]
+    filters: Layers = [64, 128]
     slope: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     # Off for a critic with a gradient penalty (wgan-gp, r1): batch norm makes one sample's
     # gradient depend on the rest of its batch (Gulrajani et al. 2017, section 4).
@@ -184,13 +189,13 @@ def _one_of(kind: str, names: tuple[str, ...], value: str) -> str:
 
 
 class TrainConfig(_Section):
-    epochs: Width = 30
+    epochs: Annotated[int, Field(gt=0, le=100_000)] = 30
     batch_size: Width = 128
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # NumPy's seed range
     loss: str = "ns"  # "ns": non-saturating (Goodfellow et al. 2014), the study's; see LOSS_NAMES
     # Penalties added to D's loss, name -> weight, e.g. --set train.penalties.r1=10 (wgan-gp: 10)
     penalties: dict[str, Annotated[float, Field(gt=0.0)]] = {}
-    n_critic: Annotated[int, Field(ge=1)] = 1  # D steps (each on its own real batch) per G step
+    n_critic: Annotated[int, Field(ge=1, le=100)] = 1  # D steps (each on its own real batch) per G step
     # Step-level stabilisers (ganlab.train.step), all off by default as in the study:
     clip: Annotated[float, Field(gt=0.0)] | None = None  # WGAN: D's weights in [-clip, clip] (0.01)
     # Losses with targets only: D's real target 1 - smoothing (0.1, ganhacks 6); flipped fraction
@@ -204,12 +209,12 @@ class TrainConfig(_Section):
     # "reuse": the G step reuses the D step's noise, saving one G forward per step.
     g_noise: Literal["fresh", "reuse"] = "fresh"
     # Steps per epoch for the 2-D ring, which has no natural epoch.
-    ring_size: Width = 25_600
+    ring_size: Annotated[int, Field(gt=0, le=10_000_000)] = 25_600
     log_every: Width = 1  # steps between per-step metric records
     # Sample-quality metrics during training (the ring always reports its mode statistics).
     eval_every: Annotated[int, Field(ge=0)] = 0  # epochs between evaluations; 0: never
     # 1,000 samples keep an evaluation to a few seconds on a CPU; final scores use `ganlab eval`.
-    eval_samples: Annotated[int, Field(ge=11)] = 1000
+    eval_samples: Annotated[int, Field(ge=11, le=100_000)] = 1000  # as ganlab eval --n
     eval_metrics: list[str] = ["fid", "coverage", "classes_covered"]
     # Epochs after which G's and D's weights are kept (weights/epoch_NNN.safetensors), also
     # evaluated then: a study scores a shorter config of the same run there (`ganlab.study.tasks`).
