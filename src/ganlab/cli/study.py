@@ -223,11 +223,12 @@ def status_command(
             total_epochs += state.epochs
         per_epoch = state.info.get("seconds_per_epoch") or []
         style = STATE_STYLE.get(state.state, "")
+        until = None if task.trains else task.config.train.epochs  # a milestone's trend: of its run up to it
         detail = state.detail + (f" ({state.phase})" if state.phase and state.state == "failed" else "")
         table.add_row(
             task.name, str(task.seed), f"[{style}]{state.state}[/{style}]", f"{state.epochs_done}/{state.epochs}",
             f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-", health_text(state.info),
-            trend_cell(stored_or_computed(state.info, task.path, task.config.data.dataset)), escape(detail),
+            trend_cell(stored_or_computed(state.info, task.path, task.config.data.dataset, until)), escape(detail),
         )  # fmt: skip
     console = Console()
     console.print(table)

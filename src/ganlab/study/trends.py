@@ -36,12 +36,14 @@ def eval_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def stored_or_computed(info: dict[str, Any], run_dir: Path, dataset: str) -> dict[str, Any] | None:
-    """run.json's `trend`, else the trend of the run's evaluations so far; None when the run has
-    no records (never started)."""
+def stored_or_computed(
+    info: dict[str, Any], run_dir: Path, dataset: str, until: int | None = None
+) -> dict[str, Any] | None:
+    """run.json's `trend`, else the trend of the run's evaluations so far (up to epoch `until`:
+    a milestone of the run); None when the run has no records (never started)."""
     if isinstance(info.get("trend"), dict):
         return info["trend"]
-    records = eval_records(Path(run_dir) / "metrics.jsonl")
+    records = [r for r in eval_records(Path(run_dir) / "metrics.jsonl") if until is None or r.get("epoch", 0) <= until]
     if not records and not info:
         return None
     from ganlab.data.registry import dataset_spec  # torch: only for runs without a stored trend
