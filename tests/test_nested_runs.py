@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from ganlab.api.run import Run, train
 from ganlab.cli import app
 from ganlab.study.spec import StudyRecord, parse_spec
-from ganlab.study.stats import compare, compare_paired, sign_flip_p_value
+from ganlab.study.stats import compare, sign_flip_p_value
 from ganlab.study.synthetic import fake_study
 from ganlab.study.tasks import plan, run_state
 from ganlab.train.hooks import EpochResult
@@ -221,7 +221,7 @@ def test_a_nested_study_trains_each_run_once_and_scores_every_milestone(tmp_path
 def test_paired_t_test_matches_scipy_and_finds_what_welch_cannot():
     # Seeds differ a lot; the variant is better (lower FID) by about 10 on every seed.
     control, variant = [110.0, 150.0, 90.0], [100.5, 139.0, 80.2]
-    paired = compare_paired(variant, control, "fid", higher_is_better=False)
+    paired = compare(variant, control, "fid", higher_is_better=False, paired=True)
     assert paired.paired and paired.df == 2
     assert paired.p_value == pytest.approx(sps.ttest_rel(variant, control).pvalue, rel=1e-12)
     assert paired.verdict == "better" and paired.diff_ci_high < 0
@@ -232,11 +232,11 @@ def test_paired_t_test_matches_scipy_and_finds_what_welch_cannot():
 def test_paired_test_with_constant_differences_is_the_exact_sign_flip_test():
     assert sign_flip_p_value([1.0, 1.0, 1.0]) == 0.25  # 2 of 8 sign patterns as extreme
     assert sign_flip_p_value([1.0] * 6) == pytest.approx(2 / 64)
-    three = compare_paired([9, 9, 9], [10, 10, 10], "classes_covered")
+    three = compare([9, 9, 9], [10, 10, 10], "classes_covered", paired=True)
     assert three.p_value == 0.25 and three.verdict == "no significant difference" and math.isinf(three.detectable)
-    six = compare_paired([9] * 6, [10] * 6, "classes_covered")
+    six = compare([9] * 6, [10] * 6, "classes_covered", paired=True)
     assert six.verdict == "worse" and six.detectable == 0.0
-    assert compare_paired([1.0, float("nan")], [2.0, 3.0]).verdict == "too few seeds"  # one whole pair
+    assert compare([1.0, float("nan")], [2.0, 3.0], paired=True).verdict == "too few seeds"  # one whole pair
 
 
 def test_nested_sides_are_compared_by_seed_in_the_verdicts(tmp_path: Path):

@@ -24,6 +24,7 @@ import torch
 
 from ganlab.bench.runner import BenchData, bench_data, ganlab_case, steps_per_epoch
 from ganlab.config import RunConfig
+from ganlab.data.mnist import MNIST
 from ganlab.data.registry import dataset_spec
 from ganlab.errors import GanlabError
 from ganlab.train.bundle import build_bundle
@@ -83,7 +84,7 @@ class Timings:
 
 def _train_data(config: RunConfig, data_dir: Path | None, device: torch.device) -> BenchData:
     spec = dataset_spec(config.data.dataset)
-    if config.data.dataset == "mnist":
+    if spec is MNIST:
         return bench_data(data_dir)  # random pixels stand in when MNIST is not here: same time
     x, y = spec.load(config, "train", data_dir, device, False)
     return BenchData(x, y, config.data.dataset)

@@ -46,7 +46,7 @@ class ComparisonView:
     trend_variant: Counter[str] = field(default_factory=Counter)
     trend_control: Counter[str] = field(default_factory=Counter)
     speed_note: str = ""
-    paired: bool = False  # both sides are milestones of the same runs: paired by seed (`compare_paired`)
+    paired: bool = False  # both sides are milestones of the same runs: paired by seed (`compare(paired=True)`)
 
     @property
     def anchor(self) -> str:
@@ -75,7 +75,7 @@ def compare_sides(
 ) -> ComparisonView:  # fmt: skip
     """Welch comparisons on the final metrics (eval.json) of the done runs of both sides; paired
     by seed when both sides are milestones of the same runs (`paired_by_seed`)."""
-    from ganlab.study.stats import agreement, compare, compare_paired, overall_verdict  # scipy: 0.6 s
+    from ganlab.study.stats import agreement, compare, overall_verdict  # scipy: 0.6 s
 
     variant_runs, control_runs = runs.get(variant_name, []), runs.get(control_name, [])
     done_v = [r for r in variant_runs if r.state == "done"]
@@ -91,9 +91,9 @@ def compare_sides(
             continue
         higher = next((r.higher_is_better[metric] for r in done_v + done_c if metric in r.higher_is_better), None)
         if paired:
-            comparisons.append(compare_paired(
+            comparisons.append(compare(
                 [_score(done_v, seed, metric) for seed in seeds], [_score(done_c, seed, metric) for seed in seeds],
-                metric, higher, alpha,
+                metric, higher, alpha, paired=True,
             ))  # fmt: skip
         else:
             comparisons.append(compare(values_v, values_c, metric, higher, alpha))

@@ -9,7 +9,7 @@ chance alone, and the report says so.
 
 When both sides are milestones of the same runs (a study's nested runs: `fc` at epoch 30 against
 `fc-epochs-50`, both from the 300-epoch run of each seed), the seeds pair the values, and
-`compare_paired` tests each seed's difference (Student's paired t-test; the exact sign-flip
+`compare(..., paired=True)` tests each seed's difference (Student's paired t-test; the exact sign-flip
 permutation test when the differences do not vary).
 """
 
@@ -82,7 +82,7 @@ class Comparison:
     # The smallest difference these seeds would have detected (`ganlab.study.power`, power 0.8):
     # inf when neither side varies and the permutation test cannot reach alpha with so few seeds.
     detectable: float = math.nan
-    paired: bool = False  # `compare_paired`: t, df, p and the interval are of the per-seed differences
+    paired: bool = False  # `compare(paired=True)`: t, df, p and the interval are of the per-seed differences
     diff_std: float = math.nan  # paired: the standard deviation of the per-seed differences
 
 
@@ -102,13 +102,18 @@ def compare(
     higher_is_better: bool | None = True,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    paired: bool = False,
 ) -> Comparison:
     """Welch's t-test of variant against control; fewer than 2 values on a side: "too few seeds".
+    With `paired`, `variant[i]` and `control[i]` come from the same run (seed) and the test is of
+    their differences (`_compare_paired`).
 
     t = (mean_v - mean_c) / se, se^2 = s_v^2 / n_v + s_c^2 / n_c, with Welch-Satterthwaite
     df = se^4 / ((s_v^2 / n_v)^2 / (n_v - 1) + (s_c^2 / n_c)^2 / (n_c - 1)). When both sides
     have zero spread, p is the exact permutation test's (see `permutation_p_value`).
     """
+    if paired:
+        return _compare_paired(variant, control, metric, higher_is_better, alpha, confidence)
     sv, sc = summarize(variant, confidence), summarize(control, confidence)
     difference = sv.mean - sc.mean
     nan = math.nan
@@ -142,15 +147,11 @@ def compare(
     )  # fmt: skip
 
 
-def compare_paired(
-    variant: Sequence[float],
-    control: Sequence[float],
-    metric: str = "",
-    higher_is_better: bool | None = True,
-    alpha: float = 0.05,
-    confidence: float = 0.95,
-) -> Comparison:
-    """Paired t-test of variant against control, `variant[i]` and `control[i]` from the same run
+def _compare_paired(
+    variant: Sequence[float], control: Sequence[float], metric: str, higher_is_better: bool | None, alpha: float,
+    confidence: float,
+) -> Comparison:  # fmt: skip
+    """`compare` with `paired`: a paired t-test of variant against control, `variant[i]` and `control[i]` from the same run
     (seed); a pair with a missing or non-finite value is left out; fewer than 2 pairs: "too few seeds".
 
     With d_i = v_i - c_i over n pairs: t = mean(d) / (s_d / sqrt(n)), df = n - 1 (Student 1908).
