@@ -102,7 +102,8 @@ def test_a_damaged_artefact_is_a_one_line_error_or_a_correct_answer(
     before = _digests(run)
     result = CliRunner().invoke(app, COMMANDS[command](run, tmp_path))
     _assert_answer_or_one_line_error(command, result.exit_code, result.output.strip())
-    changed = {k for k in before.keys() | _digests(run).keys() if before.get(k) != _digests(run).get(k)}
+    after = _digests(run)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert changed <= WRITES.get(command, set()), f"changed {changed}"
 
 
