@@ -18,6 +18,7 @@ from ganlab.report.studies import study_views
 from ganlab.rundir import RunDir
 from ganlab.study.power import detectable_difference, seeds_needed
 from ganlab.study.spec import parse_spec
+from ganlab.study.stats import compare
 from ganlab.study.synthetic import fake_study
 
 HIGHER = {"fid": False, "coverage": True}
@@ -108,3 +109,12 @@ def test_seeds_needed_when_neither_side_varies_follows_the_permutation_test():
     assert seeds_needed(1.0, 0.0, 0.0) == 4  # 3 a side: smallest p = 2/20 = 0.1; 4 a side: 2/70
     assert seeds_needed(0.0, 0.0, 0.0) is None
     assert seeds_needed(2.0, 2.0, 2.0) == pytest.approx(seeds_needed(-2.0, 2.0, 2.0))
+
+
+def test_seeds_needed_for_a_constant_paired_difference_follows_the_sign_flip_test():
+    # The sign-flip test's smallest p-value is 2 / 2^n: 5 pairs cannot reach 0.05, 6 can.
+    assert seeds_needed(1.0, 0.0, 0.0, paired=True) == 6
+    for n, verdict in ((5, "no significant difference"), (6, "better")):
+        control = [float(seed) for seed in range(n)]
+        result = compare([c + 1.0 for c in control], control, "recall", True, paired=True)
+        assert result.verdict == verdict

@@ -53,7 +53,7 @@ def seeds_cell(c: Any) -> str:
     # Paired: the test of the differences is Welch's formula with one side of spread s_d and
     # the other none (df = n - 1).
     spreads = (c.diff_std, 0.0) if c.paired else (c.variant.std, c.control.std)
-    n = seeds_needed(c.difference, *spreads, c.alpha)
+    n = seeds_needed(c.difference, *spreads, c.alpha, paired=c.paired)
     return "> 100" if n is None else str(n)
 
 

@@ -58,15 +58,24 @@ def paired_detectable_difference(differences: Sequence[float], alpha: float = 0.
 
 
 def seeds_needed(
-    difference: float, s1: float, s2: float, alpha: float = 0.05, power: float = 0.8, most: int = 100
+    difference: float,
+    s1: float,
+    s2: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    most: int = 100,
+    paired: bool = False,
 ) -> int | None:
     """Seeds per side for Welch's test to detect `difference` with `power`, given the two sides'
-    standard deviations; None if more than `most` would be needed. When neither side varies, the
-    verdict comes from the exact permutation test (`stats.compare`), which detects a constant
-    difference once its smallest p-value, 2 / C(2n, n), is below alpha (4 seeds a side at 0.05)."""
+    standard deviations; None if more than `most` would be needed. Paired (`s1` the spread of the
+    per-seed differences, `s2` 0): seeds for the paired t-test. When nothing varies, the verdict
+    comes from an exact test (`stats.compare`), which detects a constant difference once its
+    smallest p-value is below alpha: 2 / C(2n, n) for the permutation test of two sides (4 seeds a
+    side at 0.05), 2 / 2^n for the sign-flip test of paired differences (6 seeds at 0.05)."""
     for n in range(2, most + 1):
         if s1 == 0 and s2 == 0:
-            if 2 / math.comb(2 * n, n) < alpha and difference != 0:
+            smallest_p = 2 / 2**n if paired else 2 / math.comb(2 * n, n)
+            if smallest_p < alpha and difference != 0:
                 return n
             continue
         df = welch_df(s1, n, s2, n)
