@@ -131,9 +131,9 @@ def eval_command(
     with BuildProgress() as progress:
         result = evaluate(run_dir, n=n, which=which, seed=seed, data_dir=data_dir, device=device, progress=progress)
     scores, floor, higher = result["metrics"], result["real_floor"], result["higher_is_better"]
-    if result["evaluator_sha256"] is None:  # no evaluator network: the real column is n real samples
-        table = Table(title=f"{run_dir} ({which})")
-        for column in ("metric", "better", "model", f"real (n={n})"):
+    if not set(scores) <= set(ALL_METRICS):  # not the MNIST metrics: the real column is n real samples
+        table = Table(title=f"{run_dir} ({which}, n={n})")
+        for column in ("metric", "better", "model", f"real (n={result['n_real_floor']})"):
             table.add_column(column)
         for name in scores:
             table.add_row(name, arrow(higher[name]), fmt(scores[name]), fmt(floor[name]))

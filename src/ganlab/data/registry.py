@@ -5,9 +5,10 @@ from __future__ import annotations
 from ganlab.data.mnist import MNIST
 from ganlab.data.ring import RING
 from ganlab.data.spec import DatasetSpec
+from ganlab.data.stacked_mnist import STACKED_MNIST
 from ganlab.config import ConfigError
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, RING)}
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, RING, STACKED_MNIST)}
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -3,7 +3,7 @@
 A scorer takes samples in display units (images in [0, 1], or points) and returns named scores;
 it also scores real data (the floor a model's scores are read against) and says which way each
 score is better. The MNIST scorer is the evaluator's metric suite; the ring's is VEEGAN's mode
-statistics.
+statistics; Stacked MNIST's, its 1,000 modes read by the evaluator channel by channel.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Protocol
 
 import torch
 
-from ganlab.data import ring_mode_stats, sample_ring
+from ganlab.data import load_stacked_mnist, ring_mode_stats, sample_ring
 from ganlab.names import RING_METRICS
-from ganlab.metrics.evaluator import MnistEvaluator, default_evaluator
+from ganlab.metrics.evaluator import EVALUATOR_SHA256, MnistEvaluator, default_evaluator
 
 
 class Scorer(Protocol):
@@ -100,12 +100,55 @@ class RingScorer:
         return self(sample_ring(n, generator=torch.Generator().manual_seed(seed)))
 
 
-SCORERS: dict[str, type] = {"mnist": MnistScorer, "ring": RingScorer}
+class StackedScorer:
+    """Stacked MNIST's modes covered of 1,000 and KL to the uniform over them (Lin et al. 2018,
+    PacGAN, Table 2), each channel's digit read by the MNIST evaluator
+    (`ganlab.metrics.suite.stacked_mode_scores`)."""
+
+    higher_is_better: dict[str, bool | None] = {"modes_covered": True, "mode_kl": False}
+    evaluator_sha = EVALUATOR_SHA256
+    uses_evaluator = False  # not the MNIST metrics: train.eval_metrics does not apply
+
+    def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
+        self.data_dir, self.device = data_dir, device
+        self._evaluator: MnistEvaluator | None = None
+
+    @property
+    def evaluator(self) -> MnistEvaluator:
+        if self._evaluator is None:
+            with torch.random.fork_rng(devices=[]):  # building it draws from the global RNG
+                self._evaluator = default_evaluator(str(self.device))
+        return self._evaluator
+
+    def prepare(self) -> None:
+        """Load (and checksum) the evaluator now."""
+        self.evaluator
+
+    @staticmethod
+    def classifier(device: torch.device | str) -> None:
+        return None  # it reads one digit, not a stacked image: the monitors measure diversity on pixels
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        from ganlab.metrics.suite import stacked_mode_scores
+
+        return stacked_mode_scores(samples, self.evaluator)
+
+    def floor_size(self, n: int) -> int:
+        return n
+
+    def real_floor(self, n: int, seed: int = 0) -> dict[str, float]:
+        """n triples drawn from the MNIST test digits: a perfect generator's scores with n samples
+        (n uniform draws of 1,000 modes leave some out and some twice: KL about 999 / 2n)."""
+        real = load_stacked_mnist("test", n=n, seed=seed, data_dir=self.data_dir)
+        return self(real.images)
+
+
+SCORERS: dict[str, type] = {"mnist": MnistScorer, "ring": RingScorer, "stacked": StackedScorer}
 
 
 def build_scorer(
     name: str, metrics: list[str] | None = None, data_dir: Path | None = None, device: torch.device | str = "cpu"
-) -> MnistScorer | RingScorer:
+) -> MnistScorer | RingScorer | StackedScorer:
     """The scorer registered as `name` (a `DatasetSpec.scorer`), for `metrics` (None: all)."""
     return SCORERS[name](metrics, data_dir, device)
 
