@@ -203,6 +203,13 @@ def test_a_nested_study_trains_each_run_once_and_scores_every_milestone(tmp_path
     for seed in (0, 1):
         run = study / "runs" / "ring" / f"seed-{seed}"
         assert {"eval.json", "eval-epoch-002.json"} <= {p.name for p in run.iterdir()}
+    # Each milestone is scored while its run goes on, and scoring it changes nothing in the run.
+    seed0 = study / "runs" / "ring" / "seed-0"
+    milestone_scored = json.loads((seed0 / "eval-epoch-002.json").read_text())["created"]
+    assert milestone_scored < json.loads((seed0 / "run.json").read_text())["ended"]
+    plain = train("ring", tmp_path / "plain", overrides=[*RING, "train.epochs=4", "train.keep_weights_at=[2]"], progress="quiet")
+    unscored, scored = load_file(plain.path / "weights" / "final.safetensors"), load_file(seed0 / "weights" / "final.safetensors")
+    assert all(torch.equal(unscored[k], scored[k]) for k in unscored)
     states = {(t.name, t.seed): run_state(t) for t in plan(study, record_of())}
     assert {s.state for s in states.values()} == {"done"}
     assert states["ring-short", 0].detail == "milestone 2 of ring" and states["ring-short", 0].epochs_done == 2

@@ -30,6 +30,7 @@ from ganlab.pictures import image_grid, scatter_2d
 from ganlab.report.plots import PlotWriter
 from ganlab.rundir import RunDir
 from ganlab.train.engine import default_device
+from ganlab.train.hooks import Hook
 from ganlab.train.loop import train as train_loop
 from ganlab.train.sampling import (
     check_class,
@@ -154,12 +155,14 @@ def train(
     data_dir: Path | None = None,
     device: str | torch.device | None = None,
     progress: str = "auto",
+    hooks: Sequence[Hook] = (),
 ) -> Run:
     """Train a new run from a RunConfig, a preset name or a config file (with dotted overrides)
-    into `out` (default `runs/<name>-<timestamp>`); loss and metric plots are drawn as it goes."""
+    into `out` (default `runs/<name>-<timestamp>`); loss and metric plots are drawn as it goes,
+    and `hooks` follow it epoch by epoch (`ganlab.train.hooks.Hook`)."""
     config = resolve_config(config, overrides)
     out = Path(out) if out is not None else default_out(config)
-    return _train(config, out, False, data_dir, device, progress)
+    return _train(config, out, False, data_dir, device, progress, hooks=hooks)
 
 
 def resume(
@@ -170,6 +173,7 @@ def resume(
     progress: str = "auto",
     rewrite: bool = False,
     config_change: bool = False,
+    hooks: Sequence[Hook] = (),
 ) -> Run:
     """Continue an interrupted run from its last checkpoint, exactly as if it had never stopped.
 
@@ -177,17 +181,17 @@ def resume(
     checkpoint (`rewrite=True` accepts it) or go on with a config.yaml edited since the
     checkpoint (`config_change=True` accepts it, and run.json records the change).
     """
-    return _train(None, Path(path), True, data_dir, device, progress, rewrite, config_change)
+    return _train(None, Path(path), True, data_dir, device, progress, rewrite, config_change, hooks)
 
 
 def _train(
     config: RunConfig | None, out: Path, resume: bool, data_dir: Path | None, device: Any, progress: str,
-    rewrite: bool = False, config_change: bool = False,
+    rewrite: bool = False, config_change: bool = False, hooks: Sequence[Hook] = (),
 ) -> Run:  # fmt: skip
     torch_device = torch.device(device) if device is not None else None
     plots = PlotWriter(RunDir(out), config or RunDir(out).read_config())
     train_loop(
-        config, out, resume=resume, data_dir=data_dir, progress=progress, device=torch_device, hooks=[plots],
+        config, out, resume=resume, data_dir=data_dir, progress=progress, device=torch_device, hooks=[plots, *hooks],
         rewrite=rewrite, config_change=config_change,
     )  # fmt: skip
     return Run(out)

@@ -5,7 +5,7 @@ with stdout and stderr going to RUN_DIR/log.txt, so that a crash ends this proce
 what these commands would do, without paying the interpreter start-up for each:
 
     ganlab train --preset P --set ... --out RUN_DIR      (or --resume RUN_DIR if it was cut short)
-    ganlab eval RUN_DIR --which epoch-K --n N            (each epoch K of train.keep_weights_at)
+    ganlab eval RUN_DIR --which epoch-K --n N            (each epoch K of train.keep_weights_at, once kept)
     ganlab eval RUN_DIR --n N
 
 Exit codes: 0 done, 2 a user error (printed as `error: ...`), 1 anything else (with traceback).
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ganlab.rundir import RunDir
+    from ganlab.train.hooks import EpochResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,17 +53,41 @@ def run(args: argparse.Namespace) -> None:
     command = ["ganlab", "train", "--preset", args.preset, *(x for o in args.overrides for x in ("--set", o))]
     if not run_dir.exists():
         print("train: " + shlex.join([*command, "--out", str(args.run_dir)]), flush=True)
-        train(load_preset(args.preset, args.overrides), args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
+        train(
+            load_preset(args.preset, args.overrides), args.run_dir, data_dir=args.data_dir, progress="plain",
+            device=device, hooks=[MilestoneScorer(args, run_dir, str(device))],
+        )  # fmt: skip
     elif run_dir.read_info().get("status") != "complete":
         score_milestones(args, run_dir, str(device))  # those kept before a kill: scored now, not after the rest
         print(f"resume: ganlab train --resume {shlex.quote(str(args.run_dir))}", flush=True)
-        resume(args.run_dir, data_dir=args.data_dir, progress="plain", device=device)
+        hooks = [MilestoneScorer(args, run_dir, str(device))]
+        resume(args.run_dir, data_dir=args.data_dir, progress="plain", device=device, hooks=hooks)
     else:
         print("training already complete", flush=True)
     score_milestones(args, run_dir, str(device))
     print(f"eval: ganlab eval {shlex.quote(str(args.run_dir))} --n {args.eval_n}", flush=True)
     result = evaluate(args.run_dir, n=args.eval_n, data_dir=args.data_dir, device=str(device))
     print("  ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items()), flush=True)
+
+
+class MilestoneScorer:
+    """Scores each kept milestone while the run goes on, so `study status` and the verdicts show
+    the shorter configs of a long nested run hours before it ends. A hook runs before its epoch's
+    weights are kept, so milestone N is scored at the end of epoch N + 1 (or after the run)."""
+
+    def __init__(self, args: argparse.Namespace, run_dir: RunDir, device: str) -> None:
+        self.args, self.run_dir, self.device = args, run_dir, device
+
+    def on_epoch(self, result: EpochResult) -> None:
+        import torch
+
+        # Scoring draws no training randomness, but a forked RNG guarantees the run is the
+        # same bit for bit as one never scored along the way.
+        with torch.random.fork_rng(devices=[torch.device(self.device)] if self.device.startswith("cuda") else []):
+            score_milestones(self.args, self.run_dir, self.device)
+
+    def close(self) -> None:
+        pass
 
 
 def score_milestones(args: argparse.Namespace, run_dir: RunDir, device: str) -> None:
