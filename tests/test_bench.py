@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,8 @@ from ganlab.bench.suite import _beyond_the_tutorial, bench_presets
 from ganlab.cli.bench import bench_command
 from ganlab.config import load_preset
 from ganlab.errors import GanlabError
+
+FAKE = Path(__file__).parent / "fixtures" / "fake_contender.py"  # a Keras contender without TensorFlow
 
 # Multiply-adds per sample, by hand from the study's layer widths: all layers, and the first.
 FC_G, FC_G1 = 100 * 128 + 128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784, 100 * 128  # 1,503,744
@@ -82,11 +85,13 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_bench_json_reports_every_field(one_thread, isolated_data_env):
-    # A small preset keeps this fast; the fields are those of `ganlab bench fc`.
+def test_bench_json_reports_every_field(one_thread, isolated_data_env, monkeypatch):
+    # A small preset keeps this fast; the fields are those of `ganlab bench fc`. The Keras
+    # contenders are a stand-in script that speaks their protocol (TensorFlow is not needed).
+    monkeypatch.setattr("ganlab.bench.suite.keras_missing", lambda: None)
     result = CliRunner().invoke(
         _app(),
-        ["bench", "fc-width-128", "--steps", "3", "--repeats", "2", "--no-study", "--json"],
+        ["bench", "fc-width-128", "--steps", "3", "--repeats", "2", "--no-study", "--json", "--keras-baseline", str(FAKE)],
     )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
@@ -104,6 +109,16 @@ def test_bench_json_reports_every_field(one_thread, isolated_data_env):
         fc["baseline"]["seconds_per_epoch"]["median"] / fc["ganlab"]["seconds_per_epoch"]["median"]
     )
     assert fc["matmul_floor_seconds_per_epoch"] > 0 and record["study"] is None
+    assert set(fc["contenders"]) == {"keras", "keras-xla"} and "contenders_skipped" not in fc
+    for name, loop in fc["contenders"].items():  # the first step (tracing) apart from the steady medians
+        per_step = loop["seconds_per_epoch"]["median"] / fc["steps_per_epoch"]
+        assert loop["first_step_seconds"] == 2.0 and loop["tracing_seconds"] == pytest.approx(2.0 - per_step)
+        assert loop["gflop_per_step"] == fc["ganlab_by_g_noise"]["fresh"]["gflop_per_step"]
+    assert set(fc["vs_ganlab"]) == {"baseline", "baseline_glibc_malloc", "fresh", "reuse", "keras", "keras-xla"}
+    assert fc["vs_ganlab"]["keras"] == pytest.approx(
+        fc["contenders"]["keras"]["seconds_per_epoch"]["median"] / fc["ganlab"]["seconds_per_epoch"]["median"]
+    )
+    assert "keras-xla: set-up 0.2 s, first step 2.0 s" in result.stderr
 
 
 def test_bench_rejects_what_the_baseline_cannot_train():

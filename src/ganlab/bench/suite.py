@@ -7,7 +7,9 @@ semantics (`train.g_noise` fresh and reuse), the speedup, GFLOP per step (`flops
 GFLOP/s and its fraction of the measured fp32 matmul throughput (`matmul.py`); then study
 throughput (`study.py`). Freed memory is kept (`ganlab.train.allocator`), as ganlab's training
 keeps it; the baseline is timed a second time with glibc's malloc defaults, as a standalone script
-runs. The record:
+runs. With TensorFlow installed, the study's Keras loop (`contenders.py`, train_on_batch and XLA)
+is timed in child processes in the same rounds; its first step (tracing, XLA compilation) is
+recorded apart. The record:
 
     {"date", "machine": {cpu, cores, threads, torch, python, device, env},
      "settings": {steps, repeats, data, allocator},
@@ -15,13 +17,18 @@ runs. The record:
      "targets": {PRESET: {preset, steps_per_epoch, batch_size, g_noise,
                           baseline, baseline_glibc_malloc, ganlab, ganlab_by_g_noise: {fresh, reuse},
                           speedup, speedup_by_g_noise, speedup_vs_glibc_malloc_baseline,
-                          matmul_floor_seconds_per_epoch}},
+                          matmul_floor_seconds_per_epoch,
+                          contenders: {keras, keras-xla} or contenders_skipped: "why",
+                          vs_ganlab: {LOOP: its median s/epoch / ganlab's}}},
      "study": {runs, workers, steps_per_epoch, strategies: {NAME: {epochs_per_hour, how}},
                naive_epochs_per_hour, packed_epochs_per_hour, packed, speedup} or null}
 
 where each loop (baseline, ganlab, ...) is {seconds_per_epoch: {median, min, max}, gflop_per_step,
-gflop_per_s, fraction_of_matmul}, and speedup = baseline median s/epoch / ganlab median s/epoch
-(ganlab with the preset's own g_noise).
+gflop_per_s, fraction_of_matmul}, a contender's loop also {first_step_seconds, build_seconds,
+tracing_seconds (its first step less a steady one)}, and speedup = baseline median s/epoch /
+ganlab median s/epoch (ganlab with the preset's own g_noise). A Keras step computes the products
+of ganlab's `fresh` step (TensorFlow differentiates only what the trained weights need), so its
+GFLOP per step is that one's.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +44,7 @@ from types import ModuleType
 import torch
 from rich.console import Console
 
+from ganlab.bench.contenders import KERAS_PATH, KERAS_VARIANTS, close_all, keras_missing, keras_model_lacks, start_contenders
 from ganlab.bench.flops import step_flops, tutorial_step_flops
 from ganlab.bench.matmul import DEFAULT_SIZE, matmul_gflops
 from ganlab.bench.runner import (
@@ -126,10 +135,12 @@ def run_bench(
     device: torch.device,
     data_dir: Path | None,
     baseline: Path = BASELINE_PATH,
+    keras: Path | None = KERAS_PATH,
     console: Console,
 ) -> dict:
     """Time every preset, then (with `study` configs) study throughput; print tables on `console`
-    as each part ends, and return the record described in this module's docstring."""
+    as each part ends, and return the record described in this module's docstring. `keras`: the
+    Keras contenders' script, None to leave them out."""
     allocator = keep_freed_memory()  # as ganlab's trainer runs; the baseline gets it too (same process)
     data = bench_data(data_dir)
     module = load_baseline(baseline)
@@ -145,10 +156,16 @@ def run_bench(
 
     probe()
     targets = {}
-    for name, config in presets.items():
-        console.print(f"timing {name}: {repeats} rounds x {steps} steps per loop ...")
-        targets[name] = time_preset(name, config, module, data, device, steps, repeats, probe, matmul, allocator)
-        print_target(console, name, targets[name])
+    with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as folder:
+        for name, config in presets.items():
+            skipped = _keras_skipped(config, device) if keras else "left out (--no-keras)"
+            if skipped:
+                console.print(f"{name}: Keras contenders skipped: {skipped}", soft_wrap=True, markup=False)  # one line
+            console.print(f"timing {name}: {repeats} rounds x {steps} steps per loop ...")
+            keras_run = None if skipped or keras is None else (keras, Path(folder))
+            record = time_preset(name, config, module, data, device, steps, repeats, probe, matmul, allocator, keras_run)
+            targets[name] = record | ({"contenders_skipped": skipped} if skipped else {})
+            print_target(console, name, targets[name])
 
     study_record = None
     if study:
@@ -175,6 +192,13 @@ def run_bench(
     return record
 
 
+def _keras_skipped(config: RunConfig, device: torch.device) -> str | None:
+    """Why the Keras contenders cannot race this preset here, or None."""
+    if device.type != "cpu":
+        return f"they run on the CPU (tensorflow-cpu), not {device}"
+    return keras_missing() or keras_model_lacks(config)
+
+
 def time_preset(
     name: str,
     config: RunConfig,
@@ -186,18 +210,29 @@ def time_preset(
     probe: Callable[[], None],
     matmul: list[float],
     allocator: bool,
+    keras: tuple[Path, Path] | None = None,
 ) -> dict:
-    """The record of one preset: the tutorial loop and ganlab's step with each g_noise, interleaved."""
+    """The record of one preset: the tutorial loop and ganlab's step with each g_noise, and with
+    `keras` (script, folder for the pixels) the Keras contenders, interleaved."""
     per_epoch = steps_per_epoch(config, len(data.images))
     configs = {g_noise: load_preset(name, [f"train.g_noise={g_noise}"]) for g_noise in SEMANTICS}
     cases: dict[str, Case] = {"baseline": tutorial_case(baseline, config, data, device)}
     cases |= {g_noise: ganlab_case(configs[g_noise], data, device) for g_noise in SEMANTICS}
     if allocator:  # the baseline once more, with malloc as a standalone tutorial script has it
         cases["baseline_glibc_malloc"] = _with_glibc_defaults(tutorial_case(baseline, config, data, device))
-    seconds = interleave(cases, steps, repeats, between=probe)
+    children = {}
+    if keras is not None:
+        script, folder = keras
+        children = start_contenders(KERAS_VARIANTS, script, config, data, torch.get_num_threads(), folder)
+    try:
+        cases |= {child_name: child.case() for child_name, child in children.items()}
+        seconds = interleave(cases, steps, repeats, between=probe)
+    finally:
+        close_all(children)
     tutorial_flops = tutorial_step_flops(baseline, config)
     flops = {"baseline": tutorial_flops, "baseline_glibc_malloc": tutorial_flops}
     flops |= {g_noise: step_flops(configs[g_noise]) for g_noise in SEMANTICS}
+    flops |= {child_name: flops["fresh"] for child_name in children}  # see the module's docstring
     peak = Spread.of(matmul).median
     loops = {loop: _loop_record(Spread.of(values), per_epoch, flops[loop], peak) for loop, values in seconds.items()}
     ours = config.train.g_noise
@@ -214,6 +249,13 @@ def time_preset(
         "speedup_by_g_noise": {g: baseline_median / loops[g]["seconds_per_epoch"]["median"] for g in SEMANTICS},
         "matmul_floor_seconds_per_epoch": flops[ours] * per_epoch / (peak * 1e9),
     }
+    if children:
+        record["contenders"] = {
+            child_name: loops[child_name] | _first_step(child.build_seconds, child.first_step_seconds, Spread.of(seconds[child_name]))
+            for child_name, child in children.items()
+        }
+    ours_median = loops[ours]["seconds_per_epoch"]["median"]
+    record["vs_ganlab"] = {loop: values["seconds_per_epoch"]["median"] / ours_median for loop, values in loops.items()}
     if "baseline_glibc_malloc" in loops:
         standalone = loops["baseline_glibc_malloc"]
         record["baseline_glibc_malloc"] = standalone
@@ -221,6 +263,11 @@ def time_preset(
             standalone["seconds_per_epoch"]["median"] / loops[ours]["seconds_per_epoch"]["median"]
         )
     return record
+
+
+def _first_step(build: float, first: float, per_step: Spread) -> dict:
+    """A contender's set-up seconds, its first step's, and the tracing in it (less a steady step)."""
+    return {"build_seconds": build, "first_step_seconds": first, "tracing_seconds": first - per_step.median}
 
 
 def _with_glibc_defaults(case: Case) -> Case:

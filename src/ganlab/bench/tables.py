@@ -12,29 +12,40 @@ def spread_text(s: dict, fmt: str) -> str:
     return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}-{fmt.format(s['max'])})"
 
 
+CONTENDER_LABELS = {"keras": "Keras train_on_batch (the study's loop)", "keras-xla": "Keras, jit_compile=True (XLA)"}
+
+
 def print_target(console: Console, name: str, rec: dict) -> None:
-    """One preset's loops: seconds per epoch, GFLOP per step, GFLOP/s, fraction of matmul, speedup."""
+    """One preset's loops: seconds per epoch, GFLOP per step, GFLOP/s, fraction of matmul, speedup
+    over the tutorial, and time against ganlab's (above 1: slower than ganlab)."""
     table = Table(title=f"{name}: {rec['steps_per_epoch']} steps per epoch, batch {rec['batch_size']}")
-    for column in ("loop", "s/epoch median (min-max)", "GFLOP/step", "GFLOP/s", "of matmul", "speedup"):
+    columns = ("loop", "s/epoch median (min-max)", "GFLOP/step", "GFLOP/s", "of matmul", "speedup", "time vs ganlab")
+    for column in columns:
         table.add_column(column, justify="left" if column == "loop" else "right")
-    rows = [("tutorial baseline", rec["baseline"], 1.0)]
+    rows = [("tutorial baseline", "baseline", rec["baseline"])]
     if "baseline_glibc_malloc" in rec:
-        standalone = rec["baseline_glibc_malloc"]
-        ratio = standalone["seconds_per_epoch"]["median"] / rec["baseline"]["seconds_per_epoch"]["median"]
-        rows.append(("tutorial, glibc malloc defaults", standalone, 1 / ratio))
+        rows.append(("tutorial, glibc malloc defaults", "baseline_glibc_malloc", rec["baseline_glibc_malloc"]))
     for g_noise, loop in rec["ganlab_by_g_noise"].items():
         label = f"ganlab, g_noise {g_noise}" + (" (preset)" if g_noise == rec["g_noise"] else "")
-        rows.append((label, loop, rec["speedup_by_g_noise"][g_noise]))
-    for label, loop, speedup in rows:
+        rows.append((label, g_noise, loop))
+    rows += [(CONTENDER_LABELS.get(key, key), key, loop) for key, loop in rec.get("contenders", {}).items()]
+    baseline = rec["baseline"]["seconds_per_epoch"]["median"]
+    for label, key, loop in rows:
         table.add_row(
             label,
             spread_text(loop["seconds_per_epoch"], "{:.1f}"),
             f"{loop['gflop_per_step']:.2f}",
             f"{loop['gflop_per_s']:.0f}",
             f"{loop['fraction_of_matmul']:.0%}",
-            f"{speedup:.2f}x",
+            f"{baseline / loop['seconds_per_epoch']['median']:.2f}x",
+            f"{rec['vs_ganlab'][key]:.2f}",
         )
     console.print(table)
+    for key, loop in rec.get("contenders", {}).items():
+        console.print(
+            f"{key}: set-up {loop['build_seconds']:.1f} s, first step {loop['first_step_seconds']:.1f} s "
+            f"(tracing and compilation {loop['tracing_seconds']:.1f} s), not in its s/epoch"
+        )
     console.print(f"matmul-only floor for the preset's step: {rec['matmul_floor_seconds_per_epoch']:.1f} s/epoch")
     if "speedup_vs_glibc_malloc_baseline" in rec:
         console.print(

@@ -46,14 +46,32 @@ def bench_command(
             "--baseline", help="Tutorial baseline file (default: benchmarks/tutorial_baseline.py).", dir_okay=False
         ),
     ] = None,
+    keras: Annotated[
+        bool,
+        typer.Option(
+            "--keras/--no-keras",
+            help="Also time the study's Keras loop, train_on_batch and XLA, each in its own process "
+            "(skipped with a note when TensorFlow is not installed: pip install 'ganlab[keras]').",
+        ),
+    ] = True,
+    keras_baseline: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--keras-baseline",
+            help="Keras contender script (default: benchmarks/keras_baseline.py).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Time ganlab's training step against a tutorial PyTorch loop, interleaved in one process, and study throughput.
+    """Time ganlab's training step against a tutorial PyTorch loop and the study's Keras loop, interleaved, and study throughput.
 
     With --json the last line is one JSON object with every number (fields: see ganlab.bench.suite).
     """
     import torch
     from rich.console import Console
 
+    from ganlab.bench.contenders import KERAS_PATH
     from ganlab.bench.runner import BASELINE_PATH
     from ganlab.bench.suite import bench_presets, run_bench, study_configs
     from ganlab.train.engine import default_device
@@ -70,6 +88,7 @@ def bench_command(
         device=torch.device(device) if device else default_device(),
         data_dir=data_dir,
         baseline=baseline or BASELINE_PATH,
+        keras=(keras_baseline or KERAS_PATH) if keras else None,
         console=Console(stderr=json_out, highlight=False),
     )
     if json_out:
