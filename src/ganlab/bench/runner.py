@@ -20,7 +20,7 @@ import torch
 from ganlab.config import RunConfig
 from ganlab.data import load_mnist
 from ganlab.errors import GanlabError
-from ganlab.train.bundle import build_bundle
+from ganlab.train.bundle import Bundle, build_bundle
 from ganlab.train.step import Batch, train_step
 
 Case = Callable[[int], None]
@@ -103,6 +103,11 @@ def steps_per_epoch(config: RunConfig, n: int) -> int:
 def ganlab_case(config: RunConfig, data: BenchData, device: torch.device) -> Case:
     """ganlab's own training step, fed as `train()` feeds it: a permutation per epoch, index
     slices of the dataset tensors on the device, scaling on the device, stats kept on the device."""
+    return ganlab_run(config, data, device)[1]
+
+
+def ganlab_run(config: RunConfig, data: BenchData, device: torch.device) -> tuple[Bundle, Case]:
+    """`ganlab_case` with the bundle it trains (its networks and optimizers)."""
     torch.manual_seed(config.train.seed)
     bundle = build_bundle(config, device)
     x_train, y_train = data.images.to(device), data.labels.to(device)
@@ -125,7 +130,7 @@ def ganlab_case(config: RunConfig, data: BenchData, device: torch.device) -> Cas
             state["i"] = i + 1
         torch.stack(stats).cpu()  # the trainer reads stats back once per epoch; here once per call
 
-    return run
+    return bundle, run
 
 
 def load_baseline(path: Path = BASELINE_PATH) -> ModuleType:

@@ -66,3 +66,31 @@ def print_study(console: Console, rec: dict) -> None:
     console.print(table)
     if rec["packed"] is not None:
         console.print(f"packed ({rec['packed']}) / naive: {rec['speedup']:.2f}x")
+
+
+def print_profile(console: Console, name: str, by_threads: dict) -> None:
+    """Milliseconds per step and share by category, one column pair per thread count; then the
+    matmuls' achieved GFLOP/s by kind against the machine's peak."""
+    table = Table(title=f"{name}: where a training step's time goes (torch.profiler, self time per op)")
+    table.add_column("category")
+    for threads, entry in by_threads.items():
+        table.add_column(f"{threads} thread(s): ms/step", justify="right")
+        table.add_column("share", justify="right")
+    categories = list(next(iter(by_threads.values()))["categories"])
+    for category in categories:
+        cells = []
+        for entry in by_threads.values():
+            value = entry["categories"].get(category, {"ms": 0.0, "share": 0.0})
+            cells += [f"{value['ms']:.2f}", f"{value['share']:.1%}"]
+        table.add_row(category, *cells)
+    cells = []
+    for entry in by_threads.values():
+        cells += [f"{entry['profiled_step_ms']:.2f}", f"(unprofiled {entry['step_ms']:.2f})"]
+    table.add_row("step", *cells)
+    console.print(table)
+    for threads, entry in by_threads.items():
+        kinds = ", ".join(f"{kind.removeprefix('matmul, ')} {m['gflop_per_s']:.0f}" for kind, m in entry["matmul"].items())
+        console.print(
+            f"{threads} thread(s): matmul GFLOP/s by kind: {kinds}; peak (1024^3) {entry['matmul_peak_gflop_per_s']:.0f}",
+            soft_wrap=True,
+        )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ganlab.cli.bounds import BENCH_REPEATS, BENCH_RUNS, BENCH_STEPS, THREADS, bounded
 from ganlab.cli.console import DeviceOption, ThreadsOption, user_errors
+from ganlab.errors import GanlabError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @user_errors
@@ -46,6 +50,14 @@ def bench_command(
             "--baseline", help="Tutorial baseline file (default: benchmarks/tutorial_baseline.py).", dir_okay=False
         ),
     ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Instead: where the step's time goes (torch.profiler; matmuls by kind, activations, optimizer, ...), "
+            "at 1 thread and at --threads or torch's default.",
+        ),
+    ] = False,
     keras: Annotated[
         bool,
         typer.Option(
@@ -66,30 +78,50 @@ def bench_command(
 ) -> None:
     """Time ganlab's training step against a tutorial PyTorch loop and the study's Keras loop, interleaved, and study throughput.
 
-    With --json the last line is one JSON object with every number (fields: see ganlab.bench.suite).
+    With --profile, break the step down instead. With --json the last line is one JSON object with
+    every number (fields: see ganlab.bench.suite, or ganlab.bench.profile).
     """
     import torch
     from rich.console import Console
 
-    from ganlab.bench.contenders import KERAS_PATH
-    from ganlab.bench.runner import BASELINE_PATH
-    from ganlab.bench.suite import bench_presets, run_bench, study_configs
-    from ganlab.train.engine import default_device
+    console = Console(stderr=json_out, highlight=False)
+    if profile:  # each kind of bench is a function of the options that returns its record
+        record = _profile(target, steps, threads, device, data_dir, console)
+    else:
+        from ganlab.bench.contenders import KERAS_PATH
+        from ganlab.bench.runner import BASELINE_PATH
+        from ganlab.bench.suite import bench_presets, run_bench, study_configs
+        from ganlab.train.engine import default_device
 
-    presets = bench_presets(target)
-    configs = study_configs(study_preset, runs) if study else None  # checked before anything is timed
-    if threads:
-        torch.set_num_threads(threads)
-    record = run_bench(
-        presets,
-        configs,
-        steps=steps,
-        repeats=repeats,
-        device=torch.device(device) if device else default_device(),
-        data_dir=data_dir,
-        baseline=baseline or BASELINE_PATH,
-        keras=(keras_baseline or KERAS_PATH) if keras else None,
-        console=Console(stderr=json_out, highlight=False),
-    )
+        presets = bench_presets(target)
+        configs = study_configs(study_preset, runs) if study else None  # checked before anything is timed
+        if threads:
+            torch.set_num_threads(threads)
+        record = run_bench(
+            presets,
+            configs,
+            steps=steps,
+            repeats=repeats,
+            device=torch.device(device) if device else default_device(),
+            data_dir=data_dir,
+            baseline=baseline or BASELINE_PATH,
+            keras=(keras_baseline or KERAS_PATH) if keras else None,
+            console=console,
+        )
     if json_out:
         typer.echo(json.dumps(record))
+
+
+def _profile(
+    target: str, steps: int, threads: int | None, device: str | None, data_dir: Path | None, console: Console
+) -> dict:
+    """`bench TARGET --profile`: the CPU step of each preset at 1 thread and at `threads` (default:
+    torch's count)."""
+    import torch
+
+    from ganlab.bench.profile import profile_presets, run_profile
+
+    if device not in (None, "cpu"):
+        raise GanlabError(f"bench --profile: profiles the CPU step, not --device {device}")
+    counts = sorted({1, threads or torch.get_num_threads()})
+    return run_profile(profile_presets(target), counts, steps, data_dir, console)
