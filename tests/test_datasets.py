@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from ganlab.config import RunConfig, config_with_overrides
 from ganlab.data.mnist import MNIST_FILE_SET, ImageDataset, load_mnist
@@ -37,14 +38,24 @@ TEST_DATA_ROOTS = {MNIST_FILE_SET.name: "mnist_dir"}
 
 @pytest.mark.parametrize("name", list(DATASETS))
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_every_registered_dataset_loads_as_its_spec_says(request: pytest.FixtureRequest, name: str, split: str) -> None:
+def test_every_registered_dataset_loads_as_its_spec_says(
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, split: str
+) -> None:
     spec = DATASETS[name]
     assert spec.name == name and dataset_spec(name) is spec
     data_dir = None
     if spec.files is not None:
         assert spec.files.name in TEST_DATA_ROOTS, f"{name}: add a fixture with its files to TEST_DATA_ROOTS"
         data_dir = request.getfixturevalue(TEST_DATA_ROOTS[spec.files.name])  # skips when absent
-    config = config_with_overrides(RunConfig(), ["train.ring_size=512"])
+    overrides = ["train.ring_size=512", f"data.dataset={name}"]
+    if spec.configure is not None:  # shaped by its config (the image folder): two classes of 4 images
+        for label in ("a", "b"):
+            (tmp_path / "images" / label).mkdir(parents=True)
+            for i in range(4):
+                Image.new("L", (28, 28)).save(tmp_path / "images" / label / f"{i}.png")
+        overrides.append(f"data.folder={tmp_path / 'images'}")
+    config = config_with_overrides(RunConfig(), overrides)
+    spec = dataset_spec(config.data)
     x, y = spec.load(config, split, data_dir, torch.device("cpu"), False)  # type: ignore[arg-type]
     assert x.shape[1:] == spec.shape and x.dtype == (torch.uint8 if spec.is_image else torch.float32)
     assert y.shape == (len(x),) and y.dtype == torch.int64

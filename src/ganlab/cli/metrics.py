@@ -126,6 +126,9 @@ def eval_command(
         console.print(scores_table("MNIST real-data floor", None, floor, floor_n))
         return
     assert run_dir is not None
+    if note := _no_metrics(run_dir):
+        console.print(f"{run_dir}: {note}", highlight=False)
+        return
     if run_dir.is_dir() and not os.access(run_dir, os.W_OK):  # said now, not after minutes of scoring
         raise GanlabError(f"cannot write {run_dir / 'eval.json'}: the run folder {run_dir} is read-only")
     with BuildProgress() as progress:
@@ -143,6 +146,17 @@ def eval_command(
     if "conditional" in result:
         console.print(conditional_table(f"{run_dir}: samples drawn for each class", result["conditional"]))
     console.print(f"wrote {RunDir(Path(run_dir)).eval_path(which)} in {result['seconds']:.1f} s")
+
+
+def _no_metrics(run_dir: Path) -> str | None:
+    """Why the run's dataset has no metrics (its scorer's note), or None when it has some."""
+    from ganlab.data.registry import dataset_spec
+    from ganlab.metrics.scorers import scorer_note
+
+    run = RunDir(Path(run_dir))
+    if not run.exists():
+        return None  # evaluate() says what is wrong with the folder
+    return scorer_note(dataset_spec(run.read_config().data.dataset).scorer)
 
 
 evaluator_app = typer.Typer(help="Train or inspect the MNIST evaluator behind the metrics.", no_args_is_help=True)

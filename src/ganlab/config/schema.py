@@ -6,6 +6,7 @@ A bad value fails validation with the field's dotted name and the reason (`ganla
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -29,6 +30,18 @@ class DataConfig(_Section):
     dataset: str = "mnist"  # a name in `ganlab.data.registry.DATASETS`, checked when the run is built
     # The study compared inputs in [-1, 1] ("symmetric", matching tanh) with the original range.
     scaling: Literal["symmetric", "unit", "raw"] = "symmetric"
+    # Your own images (`ganlab.data.image_folder`; the other datasets refuse these keys): PNG or
+    # JPEG files in `folder`, or in one subfolder per class, resized to channels x size x size.
+    folder: Path | None = None
+    channels: Literal[1, 3] = 1  # 1: grey, 3: RGB
+    size: Annotated[int, Field(ge=4, le=1024)] = 28
+    skip_bad: bool = False  # skip unreadable, non-image and non-square files (counted), not fail
+
+    @field_validator("folder")
+    @classmethod
+    def _absolute(cls, folder: Path | None) -> Path | None:
+        # Saved in the run's config.yaml: a relative path would change meaning with the directory.
+        return None if folder is None else folder.expanduser().absolute()
 
 
 class NoiseConfig(_Section):

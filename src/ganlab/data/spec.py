@@ -2,7 +2,8 @@
 
 Everything above the data layer asks the spec (shape, classes, display, scorer, best-by metric)
 instead of branching on a dataset's name. Adding a dataset is one module that builds a spec and
-one line in `ganlab.data.registry.DATASETS`.
+one line in `ganlab.data.registry.DATASETS`. A dataset whose shape or classes depend on the
+config (the image folder) also gives `configure`, and its users ask `dataset_spec(config.data)`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 
 import torch
 
-from ganlab.config import RunConfig
+from ganlab.config import DataConfig, RunConfig
 from ganlab.data.fileset import FileSet
 from ganlab.data.scaling import scale, unscale
 
@@ -36,7 +37,9 @@ class DatasetSpec:
     scorer: which scorer of the metrics layer scores samples (`ganlab.metrics.scorers`).
     best_by: the metric that picks the best checkpoint, and whether higher is better.
     files: the files `load` reads, for `ganlab data fetch` and `ganlab data info`; None: the
-        dataset is generated, or built from another's files.
+        dataset is generated, or found where the config says.
+    configure: the spec as a config's data section shapes it (shape, classes); None: the spec
+        is the same for every config.
     """
 
     name: str
@@ -47,6 +50,7 @@ class DatasetSpec:
     scorer: str
     best_by: tuple[str, bool]
     files: FileSet | None = None
+    configure: Callable[[DataConfig], DatasetSpec] | None = None
 
     @property
     def is_image(self) -> bool:

@@ -71,15 +71,15 @@ class MnistScorer:
         return self.suite.real_floor(self.floor_size(n))
 
 
-class RingScorer:
-    """Modes covered and the share of high-quality samples (Srivastava et al. 2017, VEEGAN)."""
+class _Defaults:
+    """What the scorers other than MNIST's share: no MNIST metrics, nothing to load, no
+    classifier for the collapse monitor, and a real-data floor as large as asked."""
 
-    higher_is_better = dict(RING_METRICS)
-    evaluator_sha = None
-    uses_evaluator = False
+    evaluator_sha: str | None = None
+    uses_evaluator = False  # not the MNIST metrics: train.eval_metrics does not apply
 
     def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
-        pass  # nothing to load: the ring's modes are known exactly
+        pass
 
     def prepare(self) -> None:
         pass
@@ -88,26 +88,33 @@ class RingScorer:
     def classifier(device: torch.device | str) -> None:
         return None
 
+    def floor_size(self, n: int) -> int:
+        return n
+
+
+class RingScorer(_Defaults):
+    """Modes covered and the share of high-quality samples (Srivastava et al. 2017, VEEGAN);
+    nothing to load: the ring's modes are known exactly."""
+
+    higher_is_better = dict(RING_METRICS)
+
     def __call__(self, samples: torch.Tensor) -> dict[str, float]:
         stats = ring_mode_stats(samples)
         return {name: float(stats[name]) for name in RING_METRICS}
-
-    def floor_size(self, n: int) -> int:
-        return n
 
     def real_floor(self, n: int, seed: int = 0) -> dict[str, float]:
         """n points drawn from the ring itself."""
         return self(sample_ring(n, generator=torch.Generator().manual_seed(seed)))
 
 
-class StackedScorer:
+class StackedScorer(_Defaults):
     """Stacked MNIST's modes covered of 1,000 and KL to the uniform over them (Lin et al. 2018,
     PacGAN, Table 2), each channel's digit read by the MNIST evaluator
-    (`ganlab.metrics.suite.stacked_mode_scores`)."""
+    (`ganlab.metrics.suite.stacked_mode_scores`). Its classifier reads one digit, not a stacked
+    image, so the collapse monitor measures diversity on pixels."""
 
     higher_is_better: dict[str, bool | None] = {"modes_covered": True, "mode_kl": False}
     evaluator_sha = EVALUATOR_SHA256
-    uses_evaluator = False  # not the MNIST metrics: train.eval_metrics does not apply
 
     def __init__(self, metrics: list[str] | None, data_dir: Path | None, device: torch.device | str):
         self.data_dir, self.device = data_dir, device
@@ -124,17 +131,10 @@ class StackedScorer:
         """Load (and checksum) the evaluator now."""
         self.evaluator
 
-    @staticmethod
-    def classifier(device: torch.device | str) -> None:
-        return None  # it reads one digit, not a stacked image: the monitors measure diversity on pixels
-
     def __call__(self, samples: torch.Tensor) -> dict[str, float]:
         from ganlab.metrics.suite import stacked_mode_scores
 
         return stacked_mode_scores(samples, self.evaluator)
-
-    def floor_size(self, n: int) -> int:
-        return n
 
     def real_floor(self, n: int, seed: int = 0) -> dict[str, float]:
         """n triples drawn from the MNIST test digits: a perfect generator's scores with n samples
@@ -143,12 +143,36 @@ class StackedScorer:
         return self(real.images)
 
 
-SCORERS: dict[str, type] = {"mnist": MnistScorer, "ring": RingScorer, "stacked": StackedScorer}
+class Unscored(_Defaults):
+    """No scores, and `NOTE` says why: the scorer of your own images (`data.dataset: folder`)."""
+
+    NOTE = (
+        "no metrics for images of your own: FID, KID, precision/recall, density/coverage, the classifier "
+        "score, the class metrics and memorisation are all computed on the MNIST evaluator's features and "
+        "classes, which mean nothing for other images. The usual generic extractor, Inception-v3 (pytorch-fid, "
+        "torch-fidelity, clean-fid), downloads its weights from GitHub on first use, and ganlab computes its "
+        "metrics offline only, so none is offered. Judge the samples by eye: ganlab sample RUN"
+    )
+    higher_is_better: dict[str, bool | None] = {}
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        return {}
+
+    def real_floor(self, n: int, seed: int = 0) -> dict[str, float]:
+        return {}
+
+
+SCORERS: dict[str, type] = {"mnist": MnistScorer, "ring": RingScorer, "stacked": StackedScorer, "none": Unscored}
+
+
+def scorer_note(name: str) -> str | None:
+    """Why scorer `name` gives no scores, for `ganlab eval` to say; None when it gives some."""
+    return getattr(SCORERS[name], "NOTE", None)
 
 
 def build_scorer(
     name: str, metrics: list[str] | None = None, data_dir: Path | None = None, device: torch.device | str = "cpu"
-) -> MnistScorer | RingScorer | StackedScorer:
+) -> MnistScorer | RingScorer | StackedScorer | Unscored:
     """The scorer registered as `name` (a `DatasetSpec.scorer`), for `metrics` (None: all)."""
     return SCORERS[name](metrics, data_dir, device)
 

@@ -32,7 +32,7 @@ LABEL_ENCODINGS = {"concat": "onehot", "projection": "embedding"}
 def build_generator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
     """The generator `config.model.g` describes, for the dataset's shape, initialised from the
     current global RNG state as `model.init` says, then spectrally normalised if it says so."""
-    spec = spec or dataset_spec(config.data.dataset)
+    spec = spec or dataset_spec(config.data)
     classes = num_labels(config, spec)
     if classes:
         # The inner G reads z and the labels' code (num_classes wide) as one latent vector.
@@ -47,7 +47,7 @@ def build_generator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Mo
 def build_discriminator(config: RunConfig, spec: DatasetSpec | None = None) -> nn.Module:
     """The discriminator `config.model.d` describes, built as `build_generator` does."""
     kinds = DISCRIMINATORS if config.model.conditional == "none" else CONDITIONAL_DISCRIMINATORS
-    d = kinds[config.model.d.kind].from_config(config, spec or dataset_spec(config.data.dataset))
+    d = kinds[config.model.d.kind].from_config(config, spec or dataset_spec(config.data))
     return _normalised(d.initialise(config.model.init), config.model.d.spectral_norm)
 
 

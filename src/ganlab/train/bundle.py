@@ -94,7 +94,7 @@ def build_optimizer(params: list[nn.Parameter], config: OptimizerConfig) -> torc
 def build_bundle(config: RunConfig, device: torch.device) -> Bundle:
     """Networks (initialised from the current RNG state: G, then D), optimizers and objective for
     a config, set up for `device` as `train.precision` and `train.compile` say."""
-    spec = dataset_spec(config.data.dataset)
+    spec = dataset_spec(config.data)
     engine = Engine.for_run(config.train, device)
     engine.configure_backends()
     modules = {"g": build_generator(config, spec).to(device), "d": build_discriminator(config, spec).to(device)}

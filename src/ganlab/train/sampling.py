@@ -51,7 +51,7 @@ def load_generator(run_dir: Path, which: str = "final", device: torch.device | s
 
 def num_classes(config: RunConfig) -> int:
     """The classes a run's G is conditioned on; 0 for an unconditional run."""
-    return num_labels(config, dataset_spec(config.data.dataset))
+    return num_labels(config, dataset_spec(config.data))
 
 
 def conditioned_on(g: nn.Module) -> int:
