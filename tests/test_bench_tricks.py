@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 from rich.console import Console
+from typer.testing import CliRunner
 
 from ganlab.bench.runner import BenchData
 from ganlab.bench.tricks import controls, time_tricks, trick_configs
+from ganlab.cli import app
 from ganlab.errors import GanlabError
 from ganlab.study.spec import load_spec, parse_spec
 
@@ -39,9 +41,11 @@ def test_the_record_prices_each_config_per_epoch_of_data(tmp_path: Path, one_thr
         "experiments": [{"id": 1, "control": "fc", "variants": ["two-d-steps"], "claim": "-", "expected": "same"}],
     }))  # fmt: skip
     generator = torch.Generator().manual_seed(0)
-    data = BenchData(torch.randint(0, 256, (256, 1, 28, 28), dtype=torch.uint8, generator=generator), torch.zeros(256, dtype=torch.int64), "random")
+    pixels = torch.randint(0, 256, (256, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    data = BenchData(pixels, torch.zeros(256, dtype=torch.int64), "random")
     console = Console(record=True, width=120)
-    record = time_tricks(str(spec), data, torch.device("cpu"), steps=2, repeats=1, console=console)
+    study = load_spec(spec)
+    record = time_tricks(study, trick_configs(study), data, torch.device("cpu"), steps=2, repeats=1, console=console)
     rows = record["configs"]
     assert (rows["fc"]["steps_per_epoch"], rows["two-d-steps"]["steps_per_epoch"]) == (8, 4)  # 256 / 32, then 2 batches a step
     assert rows["fc"]["vs_control"] == 1.0 and rows["two-d-steps"]["control"] == "fc"
@@ -49,3 +53,8 @@ def test_the_record_prices_each_config_per_epoch_of_data(tmp_path: Path, one_thr
     assert rows["two-d-steps"]["vs_control"] == pytest.approx(ratio)
     table = console.export_text()
     assert "two-d-steps" in table and "(control)" in table
+
+
+def test_bench_tricks_refuses_an_unknown_spec_before_timing_anything():
+    result = CliRunner().invoke(app, ["bench", "tricks", "--spec", "no-such-study"])
+    assert result.exit_code == 2 and "no-such-study" in result.output

@@ -24,7 +24,7 @@ from ganlab.bench.runner import BenchData, Spread, ganlab_case, interleave, step
 from ganlab.bench.tables import spread_text
 from ganlab.config import RunConfig
 from ganlab.errors import GanlabError
-from ganlab.study.spec import StudySpec, load_spec, resolve_config
+from ganlab.study.spec import StudySpec, resolve_config
 
 
 def trick_configs(spec: StudySpec) -> dict[str, RunConfig]:
@@ -52,14 +52,18 @@ def controls(spec: StudySpec) -> dict[str, str]:
 
 
 def time_tricks(
-    spec_name: str, data: BenchData, device: torch.device, steps: int, repeats: int, console: Console
+    spec: StudySpec,
+    configs: dict[str, RunConfig],
+    data: BenchData,
+    device: torch.device,
+    steps: int,
+    repeats: int,
+    console: Console,
 ) -> dict:
-    """Time every config of the study spec `spec_name`, interleaved; print the table on `console`
-    and return the record of this module's docstring."""
+    """Time the configs of `spec` (`trick_configs`), interleaved; print the table on `console` and
+    return the record of this module's docstring."""
     from ganlab.bench.suite import machine_info
 
-    spec = load_spec(spec_name)
-    configs = trick_configs(spec)
     control_of = controls(spec)
     console.print(f"timing {len(configs)} configs of study {spec.name}: {repeats} rounds x {steps} steps each ...")
     seconds = interleave({name: ganlab_case(config, data, device) for name, config in configs.items()}, steps, repeats)

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 def bench_command(
     target: Annotated[
         str,
-        typer.Argument(help="Preset to time (fc, conv-g, dcgan, or another MNIST preset the tutorial can train), or all."),
+        typer.Argument(
+            help="Preset to time (fc, conv-g, dcgan, or another MNIST preset the tutorial can train), all, "
+            "or tricks (the price of each config of --spec against its control)."
+        ),
     ] = "fc",
     steps: Annotated[int, typer.Option("--steps", help=f"Training steps per timing, per loop ({BENCH_STEPS}).")] = 20,
     repeats: Annotated[int, typer.Option("--repeats", help=f"Interleaved rounds (A B A B ...), {BENCH_REPEATS}.")] = 5,
@@ -58,6 +61,9 @@ def bench_command(
             "at 1 thread and at --threads or torch's default.",
         ),
     ] = False,
+    spec: Annotated[
+        str, typer.Option("--spec", help="With target tricks: the study spec (name or file) whose configs are timed.")
+    ] = "ganhacks",
     keras: Annotated[
         bool,
         typer.Option(
@@ -87,6 +93,8 @@ def bench_command(
     console = Console(stderr=json_out, highlight=False)
     if profile:  # each kind of bench is a function of the options that returns its record
         record = _profile(target, steps, threads, device, data_dir, console)
+    elif target == "tricks":
+        record = _tricks(spec, steps, repeats, threads, device, data_dir, console)
     else:
         from ganlab.bench.contenders import KERAS_PATH
         from ganlab.bench.runner import BASELINE_PATH
@@ -125,3 +133,22 @@ def _profile(
         raise GanlabError(f"bench --profile: profiles the CPU step, not --device {device}")
     counts = sorted({1, threads or torch.get_num_threads()})
     return run_profile(profile_presets(target), counts, steps, data_dir, console)
+
+
+def _tricks(
+    spec: str, steps: int, repeats: int, threads: int | None, device: str | None, data_dir: Path | None, console: Console
+) -> dict:
+    """`bench tricks`: every config of the study spec `spec` against its control, interleaved."""
+    import torch
+
+    from ganlab.bench.runner import bench_data
+    from ganlab.bench.tricks import time_tricks, trick_configs
+    from ganlab.study.spec import load_spec
+    from ganlab.train.engine import default_device
+
+    study = load_spec(spec)
+    configs = trick_configs(study)  # checked before anything is loaded or timed
+    if threads:
+        torch.set_num_threads(threads)
+    device_ = torch.device(device) if device else default_device()
+    return time_tricks(study, configs, bench_data(data_dir), device_, steps, repeats, console)
