@@ -116,6 +116,7 @@ def test_stacked_presets_take_a_step_on_colour_images(fake_mnist, one_thread, pr
     assert losses and all(np.isfinite(list(losses.values())))
 
 
+@pytest.mark.usefixtures("isolated_data_env")  # the fake digits' floor must not reach the real cache
 def test_eval_of_a_stacked_run_reports_modes_and_kl_to_uniform(fake_mnist, tmp_path, one_thread):
     import json
 
@@ -140,3 +141,4 @@ def test_eval_of_a_stacked_run_reports_modes_and_kl_to_uniform(fake_mnist, tmp_p
     for scores in (result["metrics"], result["real_floor"]):
         # 20 samples cover at most 20 of the 1,000 modes: KL to uniform >= log(1000 / 20)
         assert 1 <= scores["modes_covered"] <= 20 and scores["mode_kl"] >= np.log(1000 / 20) - 1e-9
+    assert len(list((tmp_path / "cache" / "features").glob("*-stacked-floor-n20-seed0.v2.npz"))) == 1
