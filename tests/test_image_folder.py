@@ -81,13 +81,16 @@ def write_bad(kind: str, root: Path) -> tuple[Path, str]:
         return path, "not an image by its name"
     if kind == "non-square":
         return save(root / "dogs" / "wide.png", width=12, height=8), "12x8, not square"
+    if kind == "dangling-link":
+        (path := root / "cats" / "gone.png").symlink_to(root / "nowhere.png")
+        return path, "unreadable"
     if kind == "gif-named-png":
         return save(root / "dogs" / "moving.png", fmt="GIF"), "holds GIF, not PNG or JPEG"
     (path := root / "stray.png").write_bytes(b"")
     return path, "a file beside the class folders"
 
 
-KINDS = ["truncated", "not-an-image", "non-square", "gif-named-png", "stray"]
+KINDS = ["truncated", "not-an-image", "non-square", "dangling-link", "gif-named-png", "stray"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -103,7 +106,7 @@ def test_skip_bad_skips_and_counts_every_bad_file(tmp_path: Path, capsys: pytest
     bad = sorted(str(write_bad(kind, root)[0].relative_to(root)) for kind in KINDS)
     found = load_folder(data_config(root, "data.skip_bad=true").data, progress=True)
     assert len(found.images) == 5 and sorted(file for file, _ in found.skipped) == bad
-    assert "skipped 5 bad files (data.skip_bad)" in capsys.readouterr().err
+    assert "skipped 6 bad files (data.skip_bad)" in capsys.readouterr().err
     again = load_folder(data_config(root, "data.skip_bad=true").data)
     assert again.cached and again.skipped == found.skipped  # the count survives the cache
 

@@ -116,7 +116,10 @@ def _files(folder: Path, classes: tuple[str, ...]) -> list[tuple[Path, int]]:
 
 
 def _stat(path: Path) -> tuple[int, int]:
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except OSError:  # a dangling link: reading it names it as unreadable
+        return -1, -1
     return stat.st_size, stat.st_mtime_ns
 
 
