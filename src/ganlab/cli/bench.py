@@ -69,7 +69,7 @@ def bench_command(
         typer.Option(
             "--keras/--no-keras",
             help="Also time the study's Keras loop, train_on_batch and XLA, each in its own process "
-            "(skipped with a note when TensorFlow is not installed: pip install 'ganlab[keras]').",
+            "(skipped with a note when TensorFlow is not installed: pip install 'ganlab\\[keras]').",
         ),
     ] = True,
     keras_baseline: Annotated[
