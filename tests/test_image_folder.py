@@ -3,6 +3,7 @@ non-square and non-image files in them; its cache; training, sampling and eval o
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -173,6 +174,8 @@ def test_train_sample_and_eval_on_a_folder(tmp_path: Path, one_thread, overrides
     run = tmp_path / "run"
     trained = runner.invoke(app, ["train", *args, "--out", str(run), "--quiet"])
     assert trained.exit_code == 0, trained.output
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records and not [r for r in records if r["kind"] == "eval"]  # nothing to score, so no empty records
     from ganlab.api import load_run
 
     samples = load_run(run).sample(6)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ganlab.config import RunConfig
 from ganlab.data.spec import DatasetSpec
-from ganlab.metrics.scorers import build_scorer
+from ganlab.metrics.scorers import build_scorer, scorer_note
 from ganlab.train.bundle import Bundle
 from ganlab.train.sampling import generate
 
@@ -22,9 +22,10 @@ Evaluate = Callable[[nn.Module], dict[str, float]]
 
 
 def make_evaluator(config: RunConfig, spec: DatasetSpec, data_dir: Path | None, device: torch.device) -> Evaluate | None:
-    """A function scoring a generator with the dataset's scorer, or None when evaluation is off.
-    The MNIST scorer computes `train.eval_metrics`; the ring's, its mode statistics."""
-    if config.train.eval_every == 0:
+    """A function scoring a generator with the dataset's scorer, or None when evaluation is off
+    or the dataset has no metrics (your own images). The MNIST scorer computes
+    `train.eval_metrics`; the ring's, its mode statistics."""
+    if config.train.eval_every == 0 or scorer_note(spec.scorer) is not None:
         return None
     scorer = build_scorer(spec.scorer, config.train.eval_metrics, data_dir, device)
     scorer.prepare()  # load and check what it needs now, not after the first epoch
