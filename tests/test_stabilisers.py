@@ -176,8 +176,28 @@ def test_ema_is_its_closed_form_after_a_few_steps(one_thread):
         assert not torch.equal(average, thetas[-1][i])
 
 
+def test_ema_warmup_caps_the_decay_early_and_is_refused_without_an_average(one_thread):
+    decay = 0.8  # warmed up: min(0.8, (1 + t) / (10 + t)) = 0.1, 2/11, 0.25 for the updates after steps 0, 1, 2
+    config = load_preset("ring", [f"train.ema={decay}", "train.ema_warmup=true", "model.g.hidden=[8]", "model.d.hidden=[8]"])
+    torch.manual_seed(0)
+    bundle = build_bundle(config, CPU)
+    expected = [p.detach().clone() for p in bundle.g.parameters()]
+    x = torch.randn(16, 2)
+    for step in range(3):
+        bundle.at_step(step, 100)
+        assert bundle.ema_decay == pytest.approx(min(decay, (1 + step) / (10 + step)))
+        train_step(bundle, [(x, torch.zeros(16, dtype=torch.int64))])
+        expected = [bundle.ema_decay * e + (1 - bundle.ema_decay) * p.detach() for e, p in zip(expected, bundle.g.parameters())]
+    for average, value in zip(bundle.sampler.parameters(), expected):
+        torch.testing.assert_close(average, value)
+    bundle.at_step(1000, 2000)
+    assert bundle.ema_decay == decay  # the cap is gone once (1 + t) / (10 + t) passes the decay
+    with pytest.raises(ConfigError, match="train.ema_warmup.*needs train.ema"):
+        load_preset("ring", ["train.ema_warmup=true"])
+
+
 ALL_ON = [
-    "train.ema=0.9", "train.replay=0.25", "train.replay_size=64", "optim.decay=linear", "train.instance_noise=0.3",
+    "train.ema=0.9", "train.ema_warmup=true", "train.replay=0.25", "train.replay_size=64", "optim.decay=linear", "train.instance_noise=0.3",
     "train.label_smoothing=0.1", "train.label_flip=0.05", "train.penalties.wgan-gp=1", "train.eval_every=1",
     "train.epochs=3", "train.ring_size=2048", "model.g.hidden=[32]", "model.d.hidden=[32]",
 ]  # fmt: skip

@@ -201,6 +201,7 @@ def test_the_ganhacks_study_measures_every_loss_penalty_and_model_switch():
     assert set().union(*(c.train.penalties for c in configs)) == set(PENALTY_NAMES)
     switched = {
         "clip": any(c.train.clip for c in configs), "ema": any(c.train.ema for c in configs),
+        "ema warm-up": any(c.train.ema_warmup for c in configs),
         "replay": any(c.train.replay for c in configs), "instance noise": any(c.train.instance_noise for c in configs),
         "smoothing": any(c.train.label_smoothing for c in configs), "flip": any(c.train.label_flip for c in configs),
         "decay": any(c.optim.decay != "none" for c in configs), "n_critic": any(c.train.n_critic > 1 for c in configs),

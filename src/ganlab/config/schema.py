@@ -218,6 +218,10 @@ class TrainConfig(_Section):
     replay: Probability = 0.0  # fraction of D's fakes drawn from the last `replay_size` fakes
     replay_size: Width = 1024
     ema: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # decay of G's average, g_ema (0.999)
+    # With ema: the decay at step t is min(ema, (1 + t) / (10 + t)), so an early average is not
+    # mostly G's random start (0.999 after 1,407 steps still holds 24% of it), as TensorFlow's
+    # ExponentialMovingAverage with num_updates does.
+    ema_warmup: bool = False
     # "fresh": the G step draws new noise, as the study's Keras loop did.
     # "reuse": the G step reuses the D step's noise, saving one G forward per step.
     g_noise: Literal["fresh", "reuse"] = "fresh"
@@ -250,6 +254,13 @@ class TrainConfig(_Section):
         for name in penalties:
             _one_of("penalty", PENALTY_NAMES, name)
         return penalties
+
+    @field_validator("ema_warmup")
+    @classmethod
+    def _average_to_warm(cls, warmup: bool, info: ValidationInfo) -> bool:
+        if warmup and info.data.get("ema") is None:
+            raise ValueError("needs train.ema: there is no average of G to warm up")
+        return warmup
 
     @field_validator("eval_metrics")
     @classmethod

@@ -29,7 +29,8 @@ class Bundle:
     "g" and "d", its objective, and how steps are computed. `step_g` and `step_d` are the networks
     as `train_step` calls them (compiled or not, see `Engine.compiled`); everything else uses the
     plain modules. `replay` is the buffer of old fakes (None when off); `lr_scale` the rollbacks'
-    factor on the learning rates; `noise_std` the instance noise's std at this step."""
+    factor on the learning rates; `noise_std` the instance noise's std at this step; `ema_decay`
+    the decay of G's average at this step."""
 
     config: RunConfig
     spec: DatasetSpec
@@ -42,9 +43,11 @@ class Bundle:
     replay: ReplayBuffer | None = None
     lr_scale: float = 1.0
     noise_std: float = field(init=False)
+    ema_decay: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.noise_std = self.config.train.instance_noise
+        self.ema_decay = self.config.train.ema or 0.0
 
     @property
     def g(self) -> nn.Module:
@@ -69,13 +72,17 @@ class Bundle:
 
     def at_step(self, step: int, total_steps: int) -> None:
         """Set what decays over the run for the step after `step` of `total_steps`, with
-        t = step / total_steps: learning rates x (1 - t) with `optim.decay: linear`, and the
-        instance noise's std `train.instance_noise` x (1 - t). A pure function of the step (which
-        the checkpoint holds), so a resumed run sets the same values."""
+        t = step / total_steps: learning rates x (1 - t) with `optim.decay: linear`, the
+        instance noise's std `train.instance_noise` x (1 - t), and with `train.ema_warmup` the
+        average's decay min(ema, (1 + step) / (10 + step)). A pure function of the step (which the
+        checkpoint holds), so a resumed run sets the same values."""
         remaining = 1.0 - step / total_steps
         if self.config.optim.decay == "linear":
             self.set_lr_scale(self.lr_scale, remaining)
         self.noise_std = self.config.train.instance_noise * remaining
+        ema = self.config.train.ema
+        if ema is not None and self.config.train.ema_warmup:
+            self.ema_decay = min(ema, (1 + step) / (10 + step))
 
 
 def sampler_name(config: RunConfig) -> str:

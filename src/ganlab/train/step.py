@@ -66,6 +66,6 @@ def train_step(bundle: Bundle, batches: Sequence[Batch]) -> Tensor:
     g_grad_norm = torch.nn.utils.get_total_norm([p.grad for p in bundle.g.parameters()])
     bundle.optimizers["g"].step()
     if train.ema is not None:  # the average of G's weights follows each G update
-        update_average(bundle.modules["g_ema"], bundle.g, train.ema)
+        update_average(bundle.modules["g_ema"], bundle.g, bundle.ema_decay)
 
     return torch.stack([d_loss, g_loss, d_real, d_fake, *penalties, d_grad_norm, g_grad_norm]).detach()
