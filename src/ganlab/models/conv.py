@@ -26,11 +26,11 @@ class ConvGenerator(nn.Module):
         if len(data_shape) != 3:
             raise ValueError(f"the conv generator needs image data (C, H, W), got shape {data_shape}")
         self.data_shape = data_shape
-        self.dense = nn.Sequential(nn.Linear(latent_dim, math.prod(data_shape)), nn.LeakyReLU(config.slope))
+        self.dense = nn.Sequential(nn.Linear(latent_dim, math.prod(data_shape)), nn.LeakyReLU(config.slope, inplace=True))
         layers: list[nn.Module] = []
         channels = data_shape[0]
         for filters in config.filters:
-            layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.LeakyReLU(config.slope)]
+            layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.LeakyReLU(config.slope, inplace=True)]
             channels = filters
         layers += [nn.Conv2d(channels, data_shape[0], 3, padding=1), _OUTPUTS[config.output]()]
         self.convs = nn.Sequential(*layers).to(memory_format=torch.channels_last)

@@ -18,13 +18,17 @@ _OUTPUTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 def hidden_stack(
     in_features: int, widths: list[int], slope: float, dropout: float, batch_norm: bool
 ) -> nn.Sequential:
-    """Linear -> [BatchNorm] -> LeakyReLU -> [Dropout] for each width."""
+    """Linear -> [BatchNorm] -> LeakyReLU -> [Dropout] for each width.
+
+    The LeakyReLU works in place: it overwrites the product's output, which nothing else keeps
+    (the backward pass reads the sign of its output, the same as its input's), instead of
+    allocating one more activation per layer."""
     layers: list[nn.Module] = []
     for width in widths:
         layers.append(nn.Linear(in_features, width))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(nn.LeakyReLU(slope))
+        layers.append(nn.LeakyReLU(slope, inplace=True))
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         in_features = width
