@@ -31,6 +31,7 @@ def test_the_profile_tells_each_kind_of_matmul_and_accounts_for_the_step(one_thr
     assert sum(c["ms"] for c in categories.values()) == pytest.approx(entry["profiled_step_ms"])
     assert sum(c["share"] for c in categories.values()) == pytest.approx(1.0)
     assert all(m["gflop_per_s"] > 0 for m in entry["matmul"].values()) and entry["step_ms"] > 0
+    assert entry["page_faults_per_step"] >= 0  # counted over the unprofiled steps
 
 
 def test_profile_refuses_what_it_cannot_feed():

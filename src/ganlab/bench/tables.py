@@ -94,3 +94,5 @@ def print_profile(console: Console, name: str, by_threads: dict) -> None:
             f"{threads} thread(s): matmul GFLOP/s by kind: {kinds}; peak (1024^3) {entry['matmul_peak_gflop_per_s']:.0f}",
             soft_wrap=True,
         )
+        if entry.get("page_faults_per_step") is not None:
+            console.print(f"{threads} thread(s): {entry['page_faults_per_step']:,.0f} page faults a step (freed memory kept, as in training)")
