@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+
+from ganlab.version import source_commit
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -17,3 +20,7 @@ def test_the_readmes_api_example_runs(tmp_path: Path, monkeypatch, capsys, one_t
     assert (run / "eval.json").is_file() and (run / "weights" / "final.safetensors").is_file()
     assert (tmp_path / "ring.png").is_file() and (run / "plots" / "losses.png").is_file()
     assert "modes_covered" in capsys.readouterr().out
+    # both records name the code that made them (None outside a git checkout)
+    commit = source_commit()
+    for record in ("run.json", "eval.json"):
+        assert json.loads((run / record).read_text())["versions"]["commit"] == commit

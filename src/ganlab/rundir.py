@@ -103,18 +103,20 @@ def milestone_info(info: dict[str, Any], epoch: int) -> dict[str, Any]:
     return view
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the libraries that change results."""
+def versions() -> dict[str, str | None]:
+    """Versions of Python and the libraries that change results, and ganlab's source commit
+    (None outside a git checkout)."""
     import numpy
     import torch
 
-    from ganlab.version import __version__
+    from ganlab.version import __version__, source_commit
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "ganlab": __version__,
+        "commit": source_commit(),
     }
 
 

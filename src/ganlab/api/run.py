@@ -28,7 +28,7 @@ from ganlab.metrics.scorers import build_scorer
 from ganlab.models.conditional import balanced_labels
 from ganlab.pictures import image_grid, scatter_2d
 from ganlab.report.plots import PlotWriter
-from ganlab.rundir import RunDir
+from ganlab.rundir import RunDir, versions
 from ganlab.train.engine import default_device
 from ganlab.train.hooks import Hook
 from ganlab.train.loop import train as train_loop
@@ -125,6 +125,7 @@ class Run(RunDir):
             **({"conditional": conditional} if conditional is not None else {}),
             "seconds": round(time.perf_counter() - started, 2),
             "created": utc_now(),
+            "versions": versions(),
         }
         try:
             atomic_write_json(self.eval_path(which), result)
