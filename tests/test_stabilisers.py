@@ -16,7 +16,9 @@ from ganlab.train.d_inputs import ReplayBuffer, add_instance_noise
 from ganlab.train.losses import LOSSES, Loss, lsgan_d, lsgan_g, minimax_g, ns_d, ns_g, ragan_d, ragan_g, wasserstein_d
 from ganlab.train.objective import Objective
 from ganlab.train.penalties import r1, r2, wgan_gp
+from ganlab.models.noise import sample_noise
 from ganlab.train.sampling import load_generator
+from ganlab.train.standing_stats import STANDING_SEED, standing_statistics
 from ganlab.train.step import train_step
 
 CPU = torch.device("cpu")
@@ -196,10 +198,34 @@ def test_ema_warmup_caps_the_decay_early_and_is_refused_without_an_average(one_t
         load_preset("ring", ["train.ema_warmup=true"])
 
 
+
+def test_standing_statistics_are_the_averages_own_batch_statistics(one_thread):
+    config = load_preset("ring", ["train.ema=0.8", "model.g.batch_norm=true", "model.g.hidden=[8]", "model.d.hidden=[8]", "train.batch_size=16"])
+    torch.manual_seed(0)
+    bundle = build_bundle(config, CPU)
+    for _ in range(3):
+        train_step(bundle, [(torch.randn(16, 2), torch.zeros(16, dtype=torch.int64))])
+    average, norm = bundle.sampler, bundle.sampler.body[1]
+    assert torch.equal(norm.running_mean, bundle.g.body[1].running_mean)  # copied from the raw G until now
+    rng, mode = torch.get_rng_state(), average.training
+    standing_statistics(average, config, CPU, samples=64)
+    assert torch.equal(torch.get_rng_state(), rng) and average.training == mode and norm.momentum == 0.1
+    generator = torch.Generator().manual_seed(config.train.seed + STANDING_SEED)  # generate's noise, 4 batches of 16
+    with torch.no_grad():
+        h = [average.body[0](sample_noise(16, config.noise, generator=generator)) for _ in range(4)]
+    torch.testing.assert_close(norm.running_mean, torch.stack([b.mean(0) for b in h]).mean(0))
+    torch.testing.assert_close(norm.running_var, torch.stack([b.var(0) for b in h]).mean(0))
+    assert not torch.allclose(norm.running_mean, bundle.g.body[1].running_mean)
+    plain = build_bundle(load_preset("ring", ["train.ema=0.8"]), CPU).sampler  # no batch norm: untouched
+    before = {k: v.clone() for k, v in plain.state_dict().items()}
+    standing_statistics(plain, config, CPU, samples=64)
+    assert all(torch.equal(v, before[k]) for k, v in plain.state_dict().items())
+
+
 ALL_ON = [
     "train.ema=0.9", "train.ema_warmup=true", "train.replay=0.25", "train.replay_size=64", "optim.decay=linear", "train.instance_noise=0.3",
     "train.label_smoothing=0.1", "train.label_flip=0.05", "train.penalties.wgan-gp=1", "train.eval_every=1",
-    "train.epochs=3", "train.ring_size=2048", "model.g.hidden=[32]", "model.d.hidden=[32]",
+    "train.epochs=3", "train.ring_size=2048", "model.g.hidden=[32]", "model.d.hidden=[32]", "model.g.batch_norm=true",
 ]  # fmt: skip
 
 
@@ -223,6 +249,7 @@ def test_a_run_with_every_switch_resumes_bit_for_bit(tmp_path, monkeypatch, one_
     resumed = resume(tmp_path / "killed", progress="quiet", device="cpu")
     a, b = load_file(whole.weights("final")), load_file(resumed.weights("final"))
     assert {"g_ema.head.weight", "g.head.weight"} <= set(a) and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.allclose(a["g_ema.body.1.running_mean"], a["g.body.1.running_mean"])  # its standing statistics
     assert (tmp_path / "whole/metrics.jsonl").read_bytes() == (tmp_path / "killed/metrics.jsonl").read_bytes()
     evals = [r for r in whole.read_metrics() if r["kind"] == "eval"]
     assert len(evals) == 3 and {"modes_covered", "raw_modes_covered"} <= set(evals[-1])

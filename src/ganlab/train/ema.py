@@ -27,7 +27,8 @@ def average_of(g: nn.Module) -> nn.Module:
 @torch.no_grad()
 def update_average(average: nn.Module, g: nn.Module, decay: float) -> None:
     """theta_ema <- decay theta_ema + (1 - decay) theta for every parameter; buffers (batch-norm
-    statistics) are copied, as they are averages already."""
+    statistics) are copied, a stand-in until the epoch's end measures the average's own
+    (`ganlab.train.standing_stats`)."""
     torch._foreach_lerp_(list(average.parameters()), list(g.parameters()), 1.0 - decay)
     for mine, theirs in zip(average.buffers(), g.buffers()):
         mine.copy_(theirs)

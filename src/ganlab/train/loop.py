@@ -30,6 +30,7 @@ from ganlab.train.hooks import EpochResult, Hook
 from ganlab.train.progress import Progress
 from ganlab.train.resume import check_resume
 from ganlab.train.rng import seed_everything, set_rng_state
+from ganlab.train.standing_stats import standing_statistics
 from ganlab.train.step import Batch, train_step
 from ganlab.train.tensorboard import TensorBoardLog, summary_writer_class
 from ganlab.train.watch import Watch
@@ -162,6 +163,8 @@ def fit(
                 seconds.append(time.perf_counter() - start)
 
                 # The epoch's work: evaluate, monitor, records, sample grid, hooks, checkpoint.
+                if bundle.sampler is not bundle.g:
+                    standing_statistics(bundle.sampler, config, device)
                 records = stats_records(stats_cpu, names, epoch, step, steps_per_epoch, config.train.log_every)
                 scores = {}
                 if evaluate is not None and due_for_evaluation(config, epoch) and watch.action is None:
