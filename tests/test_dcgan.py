@@ -27,6 +27,11 @@ def test_generator_projects_reshapes_and_upsamples_to_28x28_in_tanh_range(one_th
     ]  # fmt: skip
     x = g(torch.randn(5, 100))
     assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+    assert not any(layer.bias is not None for layer in (g.project, g.upsample[2]))  # batch norm shifts instead
+    plain = build_generator(load_preset("dcgan", ["model.g.batch_norm=false"]))
+    assert _types(plain) == ["Linear", "ReLU", "ConvTranspose2d", "ReLU", "ConvTranspose2d", "Tanh"]
+    assert all(layer.bias is not None for layer in (plain.project, plain.upsample[1]))
+    assert plain(torch.randn(5, 100)).shape == (5, 1, 28, 28)
 
 
 def test_discriminator_has_strided_convs_batch_norm_after_the_first_and_no_pooling(one_thread):

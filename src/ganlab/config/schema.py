@@ -117,12 +117,15 @@ class ConvDiscriminatorConfig(_DiscriminatorSection):
 class DCGANGeneratorConfig(_Section):
     """DCGAN's generator (Radford et al. 2016): project z and reshape to filters[0] channels at
     1/2^len(filters) of the image's size, then per filter count a 4x4 transposed convolution of
-    stride 2 (doubling H and W) with batch norm and ReLU, the last one to the image's channels."""
+    stride 2 (doubling H and W) with batch norm (when on) and ReLU, the last one to the image's
+    channels."""
 
     kind: Literal["dcgan"] = "dcgan"
     filters: Layers = [128, 64]  # 28x28: 128 channels at 7x7, 64 at 14x14, then the image
     output: Literal["tanh", "sigmoid", "linear"] = "tanh"
     spectral_norm: bool = False  # as the discriminator's, on G's layers (Zhang et al. 2019)
+    # DCGAN's; off, the projection and the convolutions get biases instead and ReLU follows them.
+    batch_norm: bool = True
 
 
 class DCGANDiscriminatorConfig(_DiscriminatorSection):

@@ -70,7 +70,8 @@ class DCGANGenerator(nn.Module):
 
     With filters [f0, ..., fk-1]: Linear to f0 x H/2^k x W/2^k, batch norm, ReLU; then a 4x4
     transposed convolution of stride 2 per filter count, each doubling H and W, to f1, ..., and
-    last to C channels. Layers followed by batch norm have no bias (its shift takes that role).
+    last to C channels. Layers followed by batch norm have no bias (its shift takes that role);
+    with `batch_norm` off, every layer has one and ReLU follows it directly.
     """
 
     def __init__(self, config: DCGANGeneratorConfig, latent_dim: int, data_shape: tuple[int, ...]):
@@ -82,11 +83,13 @@ class DCGANGenerator(nn.Module):
                 f"model.g.filters: {len(config.filters)} upsamplings need H and W divisible by {scale}, got {h}x{w}"
             )
         self.start = (config.filters[0], h // scale, w // scale)
-        self.project = nn.Linear(latent_dim, math.prod(self.start), bias=False)
-        layers: list[nn.Module] = [nn.BatchNorm2d(config.filters[0]), nn.ReLU()]
+        norm = config.batch_norm
+        self.project = nn.Linear(latent_dim, math.prod(self.start), bias=not norm)
+        layers: list[nn.Module] = [nn.BatchNorm2d(config.filters[0])] if norm else []
+        layers.append(nn.ReLU())
         for c_in, c_out in pairwise(config.filters):
-            upsample = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)
-            layers += [upsample, nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=not norm))
+            layers += [nn.BatchNorm2d(c_out), nn.ReLU()] if norm else [nn.ReLU()]
         layers += [nn.ConvTranspose2d(config.filters[-1], channels, 4, stride=2, padding=1), _OUTPUTS[config.output]()]
         self.upsample = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
 
