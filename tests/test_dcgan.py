@@ -32,6 +32,10 @@ def test_generator_projects_reshapes_and_upsamples_to_28x28_in_tanh_range(one_th
     assert _types(plain) == ["Linear", "ReLU", "ConvTranspose2d", "ReLU", "ConvTranspose2d", "Tanh"]
     assert all(layer.bias is not None for layer in (plain.project, plain.upsample[1]))
     assert plain(torch.randn(5, 100)).shape == (5, 1, 28, 28)
+    refined = build_generator(load_preset("dcgan", ["model.g.output_conv=true"]))
+    assert _types(refined)[-5:] == ["ConvTranspose2d", "BatchNorm2d", "ReLU", "Conv2d", "Tanh"]
+    assert refined.upsample[-2].in_channels == 32 and refined.upsample[-2].kernel_size == (3, 3)
+    assert refined(torch.randn(5, 100)).shape == (5, 1, 28, 28)
 
 
 def test_discriminator_has_strided_convs_batch_norm_after_the_first_and_no_pooling(one_thread):

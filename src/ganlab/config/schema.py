@@ -126,6 +126,10 @@ class DCGANGeneratorConfig(_Section):
     spectral_norm: bool = False  # as the discriminator's, on G's layers (Zhang et al. 2019)
     # DCGAN's; off, the projection and the convolutions get biases instead and ReLU follows them.
     batch_norm: bool = True
+    # Off, DCGAN's: the last transposed convolution makes the image, each pixel from 2x2 of the
+    # features below. On: it upsamples to filters[-1] // 2 channels (batch norm, ReLU) and a 3x3
+    # convolution at full size makes the image, as most later generators do.
+    output_conv: bool = False
 
 
 class DCGANDiscriminatorConfig(_DiscriminatorSection):

@@ -70,8 +70,9 @@ class DCGANGenerator(nn.Module):
 
     With filters [f0, ..., fk-1]: Linear to f0 x H/2^k x W/2^k, batch norm, ReLU; then a 4x4
     transposed convolution of stride 2 per filter count, each doubling H and W, to f1, ..., and
-    last to C channels. Layers followed by batch norm have no bias (its shift takes that role);
-    with `batch_norm` off, every layer has one and ReLU follows it directly.
+    last to C channels (with `output_conv`, to fk-1 // 2 channels and a 3x3 convolution to C).
+    Layers followed by batch norm have no bias (its shift takes that role); with `batch_norm`
+    off, every layer has one and ReLU follows it directly.
     """
 
     def __init__(self, config: DCGANGeneratorConfig, latent_dim: int, data_shape: tuple[int, ...]):
@@ -87,10 +88,15 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Linear(latent_dim, math.prod(self.start), bias=not norm)
         layers: list[nn.Module] = [nn.BatchNorm2d(config.filters[0])] if norm else []
         layers.append(nn.ReLU())
-        for c_in, c_out in pairwise(config.filters):
+        widths = [*config.filters, config.filters[-1] // 2] if config.output_conv else config.filters
+        for c_in, c_out in pairwise(widths):
             layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=not norm))
             layers += [nn.BatchNorm2d(c_out), nn.ReLU()] if norm else [nn.ReLU()]
-        layers += [nn.ConvTranspose2d(config.filters[-1], channels, 4, stride=2, padding=1), _OUTPUTS[config.output]()]
+        if config.output_conv:
+            layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1))
+        else:
+            layers.append(nn.ConvTranspose2d(widths[-1], channels, 4, stride=2, padding=1))
+        layers.append(_OUTPUTS[config.output]())
         self.upsample = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
 
     @classmethod
