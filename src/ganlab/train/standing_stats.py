@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ganlab.config import RunConfig
-from ganlab.train.sampling import generate
+from ganlab.models.noise import sample_noise
+from ganlab.train.sampling import generation_labels
 
 STANDING_SAMPLES = 10_000
 STANDING_SEED = 2  # the grids' fixed noise is seed + 1; a seed of its own, the same every epoch
@@ -40,8 +41,12 @@ def standing_statistics(g: nn.Module, config: RunConfig, device: torch.device, s
         norm.momentum = None  # a cumulative average: every batch counts the same
         norm.train()
     # G's dropout (tip 17) draws from the global RNG even in eval mode: leave training's untouched.
+    # Only the forward passes count: no outputs kept, none copied to the host.
+    generator, labels = torch.Generator().manual_seed(config.train.seed + STANDING_SEED), generation_labels(config, samples)
     with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
-        generate(g, config, samples, seed=config.train.seed + STANDING_SEED, device=device, batch=config.train.batch_size)
+        for start in range(0, samples, config.train.batch_size):
+            z = sample_noise(min(config.train.batch_size, samples - start), config.noise, generator=generator).to(device)
+            g(z, None if labels is None else labels[start : start + len(z)].to(device))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     g.train(was_training)
