@@ -46,6 +46,20 @@ def test_overrides_are_typed_and_nested():
     assert c.train.epochs == 5 and c.model.d.dropout == 0.3 and c.model.g.hidden == [64, 64]
 
 
+def test_an_override_of_kind_swaps_the_architecture_in_any_order():
+    # fc's D has `hidden` and `dropout`, which a DCGAN D does not: they go with the old kind.
+    for overrides in (
+        ["model.d.kind=dcgan", "model.d.filters=[32, 64]", "model.d.batch_norm=false"],
+        ["model.d.filters=[32, 64]", "model.d.batch_norm=false", "model.d.kind=dcgan"],
+    ):
+        d = load_preset("fc-toolbox", overrides).model.d
+        assert (d.kind, d.filters, d.batch_norm, d.slope) == ("dcgan", [32, 64], False, 0.2)
+    g = load_preset("dcgan", ["model.g.kind=mlp"]).model.g
+    assert g.kind == "mlp" and g.hidden == [128, 256, 512, 1024]  # the MLP's defaults, the study's
+    same = load_preset("fc-dropout-d-30", ["model.d.kind=mlp"]).model.d
+    assert same.dropout == 0.3  # the same kind keeps its section
+
+
 @pytest.mark.parametrize(
     "override, match",
     [

@@ -50,20 +50,30 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides to a nested dict (a copy); unknown keys are caught later."""
+    """Apply `a.b.c=value` overrides to a nested dict (a copy); unknown keys are caught later.
+
+    An override of a section's `kind` (`model.d.kind=dcgan`) replaces the section with that
+    kind's defaults, as a preset's `base:` does: the other keys belonged to the old kind. Kinds
+    are set first, so the section's other overrides apply to the new kind in any order.
+    """
     data = copy.deepcopy(data)
+    parsed = []
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
+        parsed.append((item, key.strip().split("."), _parse_value(value)))
+    parsed.sort(key=lambda override: override[1][-1] != "kind")  # stable: kinds first
+    for item, parts, value in parsed:
         node = data
-        parts = key.strip().split(".")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
             node = child
-        node[parts[-1]] = _parse_value(value)
+        if parts[-1] == "kind" and node.get("kind", value) != value:
+            node.clear()
+        node[parts[-1]] = value
     return data
 
 
