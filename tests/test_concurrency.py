@@ -78,3 +78,22 @@ def test_a_second_writer_is_refused_naming_the_first_and_the_first_records_stay_
     assert json.loads((run / "run.json").read_text())["epochs_done"] in (len(epochs) - 1, len(epochs))
     with RunDir(run).lock("test"):  # released when the writer ended
         assert json.loads((run / ".lock").read_text())["pid"] == os.getpid()
+
+
+def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path: Path):
+    # `kill`, `timeout` and schedulers stop a job with SIGTERM: it must not leave a run "running".
+    run = tmp_path / "ring"
+    command = [sys.executable, "-m", "ganlab.cli", "train", "-p", "ring", "--out", str(run), "--quiet", "--device", "cpu"]
+    writer = subprocess.Popen(command + [x for o in LONG_RING for x in ("--set", o)], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: (run / "checkpoints" / "last.safetensors").is_file(), "first checkpoint", writer)
+    finally:
+        writer.terminate()
+        code = writer.wait(timeout=60)
+    message = writer.stderr.read()
+    assert code == 143, message[-2000:]
+    assert f"continue with: ganlab train --resume {run}" in message
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["error"] == "KeyboardInterrupt: SIGTERM"
+    with RunDir(run).lock("test"):  # released by the writer on its way out
+        pass

@@ -6,6 +6,8 @@ User errors (bad config, bad input, missing data) print one line on stderr and e
 from __future__ import annotations
 
 import shlex
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Callable, Optional, TypeVar
 
@@ -122,12 +124,25 @@ def train(
 
 
 def _until_interrupted(path: Path, train_call: Callable[[], T]) -> T:
-    """`train_call()`; on Ctrl-C, say where the run stopped and how to continue it, exit 130."""
+    """`train_call()`; on Ctrl-C or SIGTERM, say where the run stopped and how to continue it.
+
+    SIGTERM (`kill`, `timeout`, a scheduler's preemption) takes Ctrl-C's path, so the run is
+    marked interrupted and its lock released; the exit status is the shell's, 130 or 143.
+    """
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, terminate) if main else None
     try:
         return train_call()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         typer.echo(interrupted_message(path), err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if err.args == ("SIGTERM",) else 130) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def interrupted_message(path: Path) -> str:
