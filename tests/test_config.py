@@ -39,6 +39,9 @@ def test_variants_change_only_their_knob():
     conv = load_preset("conv-g-wide")
     assert conv.model.g.kind == "conv" and conv.model.g.filters == [16, 32, 64]
     assert conv.model.d.dropout == 0.3  # the study's best FC discriminator
+    hybrid, toolbox = load_preset("dcgan-g-toolbox"), load_preset("fc-toolbox")
+    assert (hybrid.model.g.kind, hybrid.model.g.filters, hybrid.model.g.output_conv) == ("dcgan", [64, 32], True)
+    assert (hybrid.model.d, hybrid.optim, hybrid.train) == (toolbox.model.d, toolbox.optim, toolbox.train)
 
 
 def test_overrides_are_typed_and_nested():
