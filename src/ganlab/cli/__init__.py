@@ -141,8 +141,8 @@ def _until_interrupted(path: Path, train_call: Callable[[], T]) -> T:
         typer.echo(interrupted_message(path), err=True)
         raise typer.Exit(143 if err.args == ("SIGTERM",) else 130) from None
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        if main:  # None: the old handler was not set from Python, so the default's was in force
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def interrupted_message(path: Path) -> str:
