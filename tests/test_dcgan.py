@@ -68,6 +68,17 @@ def test_every_discriminator_switch_works_on_the_dcgan(one_thread):
     assert convs and all(hasattr(m, "parametrizations") for m in convs)
 
 
+@pytest.mark.parametrize("kind", ["conv", "dcgan"])
+@pytest.mark.parametrize("filters", [[4], [4, 8], [4, 8, 16], [4, 8, 16, 16]])
+def test_a_conv_discriminator_of_any_depth_judges_28x28(kind, filters, one_thread):
+    # Each 4x4 convolution of stride 2 and padding 1 floors: 28 -> 14 -> 7 -> 3 -> 1. A third
+    # layer once sized its linear head for 4x4 and failed on the first batch.
+    d = build_discriminator(load_preset("fc", [f"model.d={{kind: {kind}, filters: {filters}}}"]))
+    side = [28, 14, 7, 3, 1][len(filters)]
+    assert d.head.in_features == filters[-1] * side * side
+    assert d(torch.rand(6, 1, 28, 28)).shape == (6,)
+
+
 def test_spectral_norm_of_g_covers_the_transposed_convolutions(one_thread):
     g = build_generator(load_preset("fc", [*SMALL, "model.g.spectral_norm=true"]))
     transposed = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]

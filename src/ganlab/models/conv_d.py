@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -15,7 +13,7 @@ from ganlab.models.minibatch import judge_packs, minibatch_std
 
 class ConvDiscriminator(nn.Module):
     """x (B, C, H, W) -> logit (B,): per filter count, a 4x4 convolution of stride 2 (halving H
-    and W, rounded up) with LeakyReLU and optional dropout; then one linear layer.
+    and W, rounded down: 7 -> 3) with LeakyReLU and optional dropout; then one linear layer.
 
     With `pack` m, the first convolution reads m samples stacked as channels and D returns one
     logit per pack, (B / m,); with `minibatch_std`, the linear layer reads one more channel
@@ -33,7 +31,7 @@ class ConvDiscriminator(nn.Module):
             layers += [nn.Conv2d(channels, filters, 4, stride=2, padding=1), nn.LeakyReLU(config.slope)]
             if config.dropout > 0:
                 layers.append(nn.Dropout(config.dropout))
-            channels, h, w = filters, math.ceil(h / 2), math.ceil(w / 2)
+            channels, h, w = filters, h // 2, w // 2  # (h + 2 - 4) // 2 + 1
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear((channels + bool(self.std_group)) * h * w, 1)
 

@@ -116,8 +116,8 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """x (B, C, H, W) -> logit (B,): per filter count a 4x4 convolution of stride 2 (halving H
-    and W, rounded up) with LeakyReLU, batch norm (`HalvesBatchNorm2d`) after all but the first;
-    then one linear layer over the flattened features.
+    and W, rounded down: 7 -> 3) with LeakyReLU, batch norm (`HalvesBatchNorm2d`) after all
+    but the first; then one linear layer over the flattened features.
 
     Switches: `pack` m judges m samples stacked as channels, one logit per pack; `minibatch_std`
     adds one channel before the linear layer; `spectral_norm` (applied by the registry) covers
@@ -142,7 +142,7 @@ class DCGANDiscriminator(nn.Module):
             if norm:
                 layers.append(HalvesBatchNorm2d(filters))
             layers.append(nn.LeakyReLU(config.slope))
-            channels, h, w = filters, math.ceil(h / 2), math.ceil(w / 2)
+            channels, h, w = filters, h // 2, w // 2  # (h + 2 - 4) // 2 + 1
         self.body = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
         features = (channels + bool(self.std_group)) * h * w
         self.head = nn.Linear(features, 1)
