@@ -393,6 +393,26 @@ class Replay(torch.nn.Module):
         return self.x[: len(z)]
 
 
+def test_the_probe_judges_the_trained_g_not_its_lagging_average(tmp_path: Path, one_thread):
+    """With `train.ema` 0.999 the average still holds 37% of its initial weights after 1,000
+    steps, and its samples look collapsed while G draws every digit (seen on every EMA run at
+    step 1,000): the collapse checks judge the G being trained."""
+    from ganlab.train.bundle import build_bundle
+    from ganlab.train.progress import Progress
+    from ganlab.train.watch import Watch
+
+    x = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
+    config = load_preset("fc", ["train.ema=0.999"])
+    bundle, run = build_bundle(config, torch.device("cpu")), RunDir(tmp_path)
+    run.create(config)
+    watch = Watch.build(bundle, run, Progress("quiet", 1, 0, 1), x, 469)
+    diverse = x.float() / 127.5 - 1  # the real batch in G's units: as diverse as real data
+    bundle.modules["g"], bundle.modules["g_ema"] = Replay(diverse), Replay(torch.full_like(diverse, -1.0))
+    watch.check(bundle, 1000, [torch.zeros(len(bundle.objective.stat_names))] * 1000)
+    assert watch.monitors.records[-1]["diversity"] == pytest.approx(1.0)
+    assert not any(e.signal == "diversity" for e in watch.monitors.events)
+
+
 def test_the_ring_probe_counts_modes_on_the_points():
     """Fresh ring points standing in for samples cover all 8 modes as diversely as real data;
     points all at one spot cover one mode with no diversity."""

@@ -1,8 +1,9 @@
 """The sample probe and the collapse detectors, every `monitor.sample_every` (500) steps.
 
 The probe draws `sample_size` (500) samples from fixed noise (its own torch.Generator: the
-training RNG never moves, so a resumed run stays bit-identical), and measures them as the
-dataset's spec says (`ganlab.data.registry`: its scorer and display units):
+training RNG never moves, so a resumed run stays bit-identical) from the G being trained, not
+its EMA (which lags the game by ~1 / (1 - beta) steps), and measures them as the dataset's spec
+says (`ganlab.data.registry`: its scorer and display units):
 
   collapse      diversity, the samples' mean pairwise distance (evaluator features for data the
                 MNIST evaluator scores, or pixels when its weights are missing; the points for the
