@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ganlab.metrics.trend import trend
+from ganlab.metrics.trend import trend, trend_text
 from ganlab.study.power import detectable_difference, seeds_needed
 
 EPOCHS = list(range(1, 31))
@@ -43,6 +43,15 @@ def test_higher_is_better_metrics_read_the_other_way():
 
 def test_two_evaluations_are_too_short_to_tell():
     assert trend([1, 2], [50.0, 40.0], "fid", higher_is_better=False).verdict == "too short"
+
+
+def test_a_short_curve_that_still_falls_is_too_short_not_plateaued():
+    # The quickstart's 5 epochs: the last 3 evaluations fall 19% but are not significant on 3 points.
+    t = trend(range(1, 6), [488.0, 236.0, 150.0, 142.0, 122.0], "fid", higher_is_better=False)
+    assert t.verdict == "too short" and t.p_improving > 0.05
+    assert trend_text(t.to_json()) == "too short: fid -14/epoch in epochs 3-5, not significant (p 0.077)"
+    flat = trend(range(1, 6), [488.0, 236.0, 150.0, 142.0, 151.0], "fid", higher_is_better=False)
+    assert flat.verdict == "plateaued"
 
 
 def test_the_detectable_difference_matches_its_formula_and_shrinks_with_seeds():
